@@ -1,0 +1,241 @@
+"""The single client websocket at /ws/.
+
+Transport only: authenticate, parse and bound every frame, authorise it by role, hand
+it to the registered handler (api/wsproto.py) in a worker thread, and send back what
+the handler returns. Every failure becomes an `error` frame with a stable code; the
+socket never dies from bad input. Pushes from services arrive as `client.event`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from channels.auth import get_user
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from accounts.tokens import token_is_valid, token_lookup
+from config.exceptions import ServiceError
+from config.realtime import role_group, user_group
+
+from . import wsproto
+from .errors import ws_error, ws_error_from
+
+logger = logging.getLogger(__name__)
+
+SUBPROTOCOL = "earlyhelp.v1"
+TOKEN_SUBPROTOCOL_PREFIX = "token."
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_AUTH_TIMEOUT = 4408
+
+
+@database_sync_to_async
+def _token_user(key: str):
+    token = token_lookup(key=key)
+    if token is None:
+        return None, None
+    return token.user, token.id
+
+
+@database_sync_to_async
+def _still_valid(user_id: int, token_id: int | None) -> bool:
+    from accounts.models import User
+
+    if token_id is not None:
+        return token_is_valid(token_id=token_id)
+    return User.objects.filter(pk=user_id, is_active=True).exists()
+
+
+class TokenBucket:
+    """Per-socket rate limit; over the limit a frame is refused with `rate_limited`."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.capacity = rate, float(burst)
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class ClientConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.user = None
+        self.token_id: int | None = None
+        self.joined: set[str] = set()
+        self.bucket = TokenBucket(settings.WS_RATE_PER_S, settings.WS_RATE_BURST)
+        self._tasks: list[asyncio.Task] = []
+        offered = self.scope.get("subprotocols") or []
+        token_key = next((p[len(TOKEN_SUBPROTOCOL_PREFIX):] for p in offered if p.startswith(TOKEN_SUBPROTOCOL_PREFIX)), None)
+        # A browser fails the handshake unless we echo one protocol it offered.
+        await self.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+        if token_key:
+            user, token_id = await _token_user(token_key)
+            if user is None:
+                await self._refuse("authentication_failed", "Invalid or revoked token.")
+                return
+            await self._authenticated(user, token_id)
+            return
+        session_user = await get_user(self.scope) if "session" in self.scope else None
+        if session_user is not None and session_user.is_authenticated and session_user.is_active:
+            await self._authenticated(session_user, None)
+            return
+        self._tasks.append(asyncio.create_task(self._auth_deadline()))
+
+    async def disconnect(self, code: int) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for group in list(self.joined):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined.clear()
+
+    # --- inbound ----------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if bytes_data is not None:
+            await self._send(ws_error("binary_not_supported"))
+            return
+        text = text_data or ""
+        if len(text) > settings.WS_MAX_FRAME_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > settings.WS_MAX_FRAME_BYTES:
+            await self._send(ws_error("frame_too_large", f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes."))
+            return
+        if not self.bucket.take():
+            await self._send(ws_error("rate_limited", "Slow down: too many frames. Unsent messages can be retried."))
+            return
+        try:
+            frame = json.loads(text)
+        except (ValueError, RecursionError):
+            await self._send(ws_error("invalid_json"))
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self._send(ws_error("invalid_frame"))
+            return
+        ref = frame.get("ref", frame.get("client_msg_id"))
+        if not isinstance(ref, str | int | None) or isinstance(ref, bool):
+            ref = None
+        frame_type = frame["type"]
+        if frame_type == "auth":
+            await self._auth_frame(frame, ref)
+            return
+        if frame_type == "ping":
+            await self._send({"type": "pong", "ref": ref})
+            return
+        if self.user is None:
+            await self._send(ws_error("not_authenticated", "Send {\"type\": \"auth\", \"token\": ...} first.", ref))
+            return
+        route = wsproto.route_for(frame_type)
+        if route is None:
+            await self._send(ws_error("unknown_type", f"Unknown frame type {frame_type[:64]!r}.", ref))
+            return
+        if route.roles is not None and self.user.role not in route.roles:
+            await self._send(ws_error("wrong_role", f"{frame_type} is not available to your role.", ref))
+            return
+        try:
+            result = await database_sync_to_async(self._call)(route, frame)
+        except ServiceError as exc:
+            await self._send(ws_error_from(exc, ref))
+            return
+        except Exception:
+            # Never log the frame: it may hold chat text.
+            logger.exception("websocket handler %s failed", frame_type)
+            await self._send(ws_error("server_error", None, ref))
+            return
+        await self._apply(result)
+
+    def _call(self, route: wsproto.Route, frame: dict[str, Any]) -> wsproto.WsResult:
+        return wsproto.as_result(route.handler(self.user, frame))
+
+    async def _apply(self, result: wsproto.WsResult) -> None:
+        for group in result.join:
+            if group not in self.joined:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.joined.add(group)
+        for group in result.leave:
+            if group in self.joined:
+                await self.channel_layer.group_discard(group, self.channel_name)
+                self.joined.discard(group)
+        for reply in result.replies:
+            await self._send(reply)
+
+    # --- authentication -------------------------------------------------------------
+    async def _auth_frame(self, frame: dict[str, Any], ref: Any) -> None:
+        if self.user is not None:
+            await self._send({"type": "auth.ok", "user": self._user_payload(), "ref": ref})
+            return
+        key = frame.get("token")
+        if not isinstance(key, str) or not key:
+            await self._refuse("authentication_failed", "`token` is required.", ref)
+            return
+        user, token_id = await _token_user(key)
+        if user is None:
+            await self._refuse("authentication_failed", "Invalid or revoked token.", ref)
+            return
+        await self._authenticated(user, token_id, ref)
+
+    async def _authenticated(self, user, token_id: int | None, ref: Any = None) -> None:
+        self.user, self.token_id = user, token_id
+        for task in self._tasks:
+            task.cancel()
+        self._tasks = [asyncio.create_task(self._revalidate_loop())]
+        await self._apply(wsproto.WsResult(join=[user_group(user.id), role_group(user.role)]))
+        await self._send({"type": "auth.ok", "user": self._user_payload(), "ref": ref})
+        for hook in wsproto.connect_hooks():
+            try:
+                result = await database_sync_to_async(hook)(user)
+            except Exception:
+                logger.exception("websocket connect hook %s failed", getattr(hook, "__name__", hook))
+                continue
+            await self._apply(wsproto.as_result(result))
+
+    def _user_payload(self) -> dict[str, Any]:
+        return {"id": self.user.id, "handle": self.user.handle, "role": self.user.role, "display_name": self.user.display_name}
+
+    async def _refuse(self, code: str, detail: str, ref: Any = None) -> None:
+        await self._send(ws_error(code, detail, ref))
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def _auth_deadline(self) -> None:
+        await asyncio.sleep(settings.WS_AUTH_TIMEOUT_S)
+        if self.user is None:
+            await self._send(ws_error("not_authenticated", "No auth frame received in time."))
+            await self.close(code=CLOSE_AUTH_TIMEOUT)
+
+    async def _revalidate_loop(self) -> None:
+        """Logout pushes a close at once; this catches what a lost push would miss."""
+        while True:
+            await asyncio.sleep(settings.WS_REVALIDATE_S)
+            try:
+                valid = await _still_valid(self.user.id, self.token_id)
+            except Exception:
+                logger.warning("socket revalidation failed", exc_info=True)
+                continue
+            if not valid:
+                await self.socket_close({"code": CLOSE_UNAUTHENTICATED, "reason": "revoked"})
+                return
+
+    # --- outbound (channel layer) -------------------------------------------------
+    async def client_event(self, event: dict[str, Any]) -> None:
+        if self.user is not None:
+            await self._send(event["payload"])
+
+    async def socket_close(self, event: dict[str, Any]) -> None:
+        reason = event.get("reason", "logged_out")
+        await self._send({"type": "auth.revoked", "reason": reason})
+        user, self.user = self.user, None
+        if user is not None:
+            for group in list(self.joined):
+                await self.channel_layer.group_discard(group, self.channel_name)
+            self.joined.clear()
+        await self.close(code=event.get("code", CLOSE_UNAUTHENTICATED))
+
+    async def _send(self, payload: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(payload, separators=(",", ":"), default=str))

@@ -1,0 +1,27 @@
+"""ASGI entry point: HTTP via Django, websockets at /ws/ via Channels."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+# Django must be set up before anything imports models (the consumer does).
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.sessions import CookieMiddleware, SessionMiddleware  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from api.consumers import ClientConsumer  # noqa: E402
+
+
+def build_websocket_app():
+    # Origin allow-list first (OWASP), then the cookie session for the web client;
+    # the consumer itself resolves the user (session, subprotocol token or auth frame).
+    return AllowedHostsOriginValidator(
+        CookieMiddleware(SessionMiddleware(URLRouter([path("ws/", ClientConsumer.as_asgi())])))
+    )
+
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": build_websocket_app()})

@@ -1,0 +1,265 @@
+"""Settings shared by every environment.
+
+Everything is environment-driven. With nothing set, the service runs on embedded
+defaults: SQLite, the in-memory channel layer, Celery tasks executed in-process and a
+generated local secret. `REDIS_URL` switches the channel layer, cache and Celery
+broker to Redis; `DATABASE_URL` switches the database (PostgreSQL in production).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(os.environ.get("EARLYHELP_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def local_secret_key() -> str:
+    """A secret generated once per checkout, so local sessions survive restarts.
+
+    Never used in production: production.py requires DJANGO_SECRET_KEY.
+    """
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or os.environ.get("SECRET_KEY") or ""
+DEBUG = False
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",  # must precede staticfiles: `runserver` then serves ASGI (websockets too)
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "accounts",
+    "api",
+    "triage",
+    "chat",
+    "forums",
+    "moderation",
+    "web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = None
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "db.sqlite3",
+            # SQLite serialises writers; wait instead of failing under concurrent sockets.
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "Europe/London"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- Redis: channel layer, cache, Celery broker ---------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+
+# Chat text is health data: it must not sit in Redis in plain text.
+CHANNEL_ENCRYPTION_KEY = os.environ.get("CHANNEL_ENCRYPTION_KEY", "")
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                # Per-channel buffer. Live pushes are hints (the database is the record),
+                # so overflow costs a resync, not a message.
+                "capacity": int(os.environ.get("CHANNEL_CAPACITY", "1000")),
+                "expiry": 60,
+                # Longer than the longest socket (Daphne's websocket_timeout, 24 h).
+                "group_expiry": 86400,
+                "symmetric_encryption_keys": [CHANNEL_ENCRYPTION_KEY or SECRET_KEY or "dev-only-key"],
+            },
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "earlyhelp",
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery (see ../shared/docs/reliability.md) ---------------------------------
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = not bool(REDIS_URL or os.environ.get("CELERY_BROKER_URL"))
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = 30
+CELERY_TASK_TIME_LIMIT = 60
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 120}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "triage.*": {"queue": "triage"},
+    "escalation.*": {"queue": "crisis"},
+}
+CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_TIMEZONE = "UTC"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+
+# --- REST -------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("THROTTLE_ANON", "60/min"),
+        "user": os.environ.get("THROTTLE_USER", "600/min"),
+        "auth": os.environ.get("THROTTLE_AUTH", "20/min"),
+    },
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Early Help API",
+    "DESCRIPTION": "Counselling chat, peer forums, crisis triage and escalation for young people.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+}
+
+# --- Websocket protocol limits ------------------------------------------------------
+# The consumer answers an oversize frame with an explicit error; Daphne's own, larger
+# limit (see README) is the backstop that closes abusive connections.
+WS_MAX_FRAME_BYTES = 64 * 1024
+WS_AUTH_TIMEOUT_S = 10
+WS_RATE_PER_S = float(os.environ.get("WS_RATE_PER_S", "10"))
+WS_RATE_BURST = int(os.environ.get("WS_RATE_BURST", "30"))
+# How often an open socket re-checks that its user and token are still valid.
+WS_REVALIDATE_S = 30
+MESSAGE_MAX_CHARS = 4000
+
+# --- Domain -------------------------------------------------------------------------
+RESERVED_HANDLES = [
+    "admin", "administrator", "root", "system", "moderator", "mod", "counsellor", "counselor",
+    "clinician", "supervisor", "staff", "support", "help", "helpline", "official", "earlyhelp",
+    "samaritans", "childline", "shout", "kooth", "nhs", "police", "anonymous", "null", "undefined",
+]
+
+CRISIS_RESOURCES = [
+    {"name": "Emergency services", "contact": "999", "when": "If you or someone else is in immediate danger"},
+    {"name": "Samaritans", "contact": "116 123", "when": "24/7, free"},
+    {"name": "Shout", "contact": "Text SHOUT to 85258", "when": "24/7, free text line"},
+    {"name": "Childline", "contact": "0800 1111", "when": "Under 19s, free"},
+    {"name": "NHS 111", "contact": "111, option 2", "when": "Mental health crisis"},
+]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # Never log request bodies or websocket payloads: they hold chat text and tokens.
+        "django.request": {"level": "ERROR"},
+        "daphne": {"level": "WARNING"},
+    },
+}
+WS_HANDLER_MODULES = ["accounts.ws", "chat.ws", "triage.ws", "forums.ws", "moderation.ws"]
+API_URL_MODULES = ["chat.api_urls", "triage.api_urls", "forums.api_urls", "moderation.api_urls"]
