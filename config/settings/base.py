@@ -181,8 +181,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "triage.*": {"queue": "triage"},
     "escalation.*": {"queue": "crisis"},
+    "moderation.*": {"queue": "moderation"},
 }
-CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_TIMEZONE = "UTC"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -263,3 +263,16 @@ LOGGING = {
 }
 WS_HANDLER_MODULES = ["accounts.ws", "chat.ws", "triage.ws", "forums.ws", "moderation.ws"]
 API_URL_MODULES = ["chat.api_urls", "triage.api_urls", "forums.api_urls", "moderation.api_urls"]
+
+# --- Triage and escalation ----------------------------------------------------------
+# Loaders that turn (source_type, source_id) into text and context for triage.
+TRIAGE_SOURCE_LOADERS = {
+    "chat_message": "chat.selectors.triage_source_message",
+    "session_request": "chat.selectors.triage_source_request",
+    "forum_post": "forums.selectors.triage_source_post",
+}
+# Seconds a clinician has to acknowledge, per level (issue: imminent 60 s, high 5 min).
+ESCALATION_ACK_SECONDS = {
+    "imminent": int(os.environ.get("ESCALATION_ACK_IMMINENT_S", "60")),
+    "high": int(os.environ.get("ESCALATION_ACK_HIGH_S", "300")),
+}

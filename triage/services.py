@@ -1,0 +1,140 @@
+"""Recording assessments and opening escalations. Called by chat and forums services.
+
+Contract for callers: call `assessment_record` *inside* the transaction that stores
+the message or post. It stores the inline assessment and, when the inline layer says
+`escalate`, the escalation row, in that same transaction — so a stored message with a
+crisis in it always has its escalation, and a rolled-back message has neither.
+The asynchronous model layer is dispatched after commit, with a sweeper behind it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from .models import Assessment, Escalation, EscalationAudit, ModelState
+
+ESCALATE_LEVELS = ("high", "imminent")
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a source app tells triage about one of its rows (see TRIAGE_SOURCE_LOADERS)."""
+
+    text: str
+    author_id: int
+    conversation_id: int | None = None
+    thread_id: int | None = None
+    # The last few messages/posts before it, oldest first: [{"sender", "role", "body", "sent_at"}].
+    context: list[dict[str, Any]] = field(default_factory=list)
+
+
+def source_load(*, source_type: str, source_id: int) -> SourceInfo:
+    loaders = getattr(settings, "TRIAGE_SOURCE_LOADERS", {})
+    return import_string(loaders[source_type])(source_id)
+
+
+def ack_deadline_for(level: str, now: dt.datetime) -> dt.datetime:
+    seconds = settings.ESCALATION_ACK_SECONDS.get(level, settings.ESCALATION_ACK_SECONDS["high"])
+    return now + dt.timedelta(seconds=seconds)
+
+
+def _fields_from(result: Any) -> dict[str, Any]:
+    data = result.to_dict()
+    risk = data["risk"]
+    return {
+        "level": risk["level"],
+        "score": risk["score"],
+        "categories": risk["categories"],
+        "flags": risk["flags"],
+        "evidence": risk["evidence"],
+        "toxicity": data.get("toxicity"),
+        "pii": data.get("pii") or [],
+        "action": data["action"],
+        "versions": data.get("versions") or {},
+    }
+
+
+def assessment_record(
+    *,
+    source_type: str,
+    source_id: int,
+    author_id: int,
+    text: str,
+    conversation_id: int | None = None,
+    thread_id: int | None = None,
+    result: Any | None = None,
+) -> Assessment:
+    """Store the assessment of one source (inline unless `result` is given) and open an
+    escalation if it says so. Idempotent per source; must run inside the caller's
+    transaction. Returns the stored Assessment."""
+    existing = Assessment.objects.filter(source_type=source_type, source_id=source_id).first()
+    if existing is not None:
+        return existing
+    full = result is not None
+    if result is None:
+        from .engine import assess_inline
+
+        result = assess_inline(text)
+    assessment = Assessment.objects.create(
+        source_type=source_type,
+        source_id=source_id,
+        author_id=author_id,
+        conversation_id=conversation_id,
+        thread_id=thread_id,
+        model_state=ModelState.DONE if full else ModelState.PENDING,
+        model_done_at=timezone.now() if full else None,
+        **_fields_from(result),
+    )
+    if assessment.action == "escalate" or assessment.level in ESCALATE_LEVELS:
+        escalation_open(assessment=assessment, excerpt=text, raised_by_model=False)
+    if not full:
+        transaction.on_commit(lambda: _dispatch_model(assessment.id))
+    return assessment
+
+
+def _dispatch_model(assessment_id: int) -> None:
+    from .tasks import assessment_model_run
+
+    Assessment.objects.filter(pk=assessment_id).update(model_dispatched_at=timezone.now())
+    try:
+        assessment_model_run.delay(assessment_id)
+    except Exception:  # broker down: the sweeper re-dispatches from the outbox state
+        pass
+
+
+def escalation_open(*, assessment: Assessment, excerpt: str, raised_by_model: bool) -> Escalation:
+    """Create the escalation for an assessment's source (idempotent) and queue its
+    notification after commit. The row exists before any notification is attempted."""
+    now = timezone.now()
+    escalation, created = Escalation.objects.get_or_create(
+        source_type=assessment.source_type,
+        source_id=assessment.source_id,
+        defaults={
+            "assessment": assessment,
+            "young_person_id": assessment.author_id,
+            "conversation_id": assessment.conversation_id,
+            "thread_id": assessment.thread_id,
+            "level": assessment.level if assessment.level in ESCALATE_LEVELS else "high",
+            "categories": assessment.categories,
+            "evidence": assessment.evidence,
+            "excerpt": excerpt[:4000],
+            "ack_deadline": ack_deadline_for(assessment.level, now),
+            "next_step_at": ack_deadline_for(assessment.level, now),
+            "raised_by_model": raised_by_model,
+        },
+    )
+    if created:
+        EscalationAudit.objects.create(
+            escalation=escalation, action="created", detail={"level": escalation.level, "by_model": raised_by_model}
+        )
+        from . import escalations
+
+        escalations.escalation_created_hooks(escalation)
+    return escalation
