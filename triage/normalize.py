@@ -1,0 +1,194 @@
+"""Text normalisation for the inline triage layer.
+
+Young people write "k1ll mysefl", "suuuicide", "unalive", "sewerslide", paste
+text with zero-width joiners or Cyrillic look-alike letters (sometimes to dodge
+filters). The lexicon is written against one canonical form, so every message is
+normalised first. Every normalised character keeps the index of the original
+character it came from, so that evidence spans shown to a clinician point into
+the text the young person actually wrote.
+
+Pure Python, no ML: this runs inside the message transaction.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+__all__ = ["Normalized", "normalize"]
+
+# Characters that render as nothing but split words for a naive matcher.
+_INVISIBLE = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u180e", "\u034f"}
+
+# Look-alike letters (Cyrillic, Greek, a few symbols) -> Latin. NFKC already folds
+# fullwidth and mathematical alphanumerics; these survive NFKC.
+_HOMOGLYPHS = str.maketrans(
+    {
+        "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "х": "x", "у": "y", "і": "i",
+        "ј": "j", "ѕ": "s", "ԁ": "d", "ӏ": "l", "к": "k", "м": "m", "т": "t", "н": "h",
+        "в": "b", "ԛ": "q", "ԝ": "w", "ɡ": "g", "ο": "o", "α": "a", "ε": "e", "ι": "i",
+        "κ": "k", "ν": "v", "τ": "t", "ρ": "p", "υ": "u", "χ": "x", "ѵ": "v",
+        "\u2018": "'", "\u2019": "'", "\u02bc": "'", "`": "'", "\u00b4": "'",
+        "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-",
+    }
+)
+
+# Leetspeak, applied only inside a token that also contains letters, so phone
+# numbers, dates and "2 hours" are untouched.
+_LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"}
+
+# Whole-token slang, abbreviations and common misspellings -> canonical words.
+# Keep these to tokens whose meaning is (nearly) unambiguous in a wellbeing chat.
+_TOKEN_MAP: dict[str, str] = {
+    # suicide / self-harm slang and euphemism
+    "kms": "kill myself", "kmsl": "kill myself", "kys": "kill yourself",
+    "unalive": "kill", "unalived": "killed", "unaliving": "killing", "unalives": "kills",
+    "sewerslide": "suicide", "sewerslided": "suicide", "suicde": "suicide",
+    "sucide": "suicide", "suicid": "suicide", "suiside": "suicide", "suacide": "suicide",
+    "sucidal": "suicidal", "suicidel": "suicidal",
+    "suisidal": "suicidal", "suacidal": "suicidal", "suicidle": "suicidal",
+    "selfharm": "self harm", "selfharming": "self harming", "selfharmed": "self harmed",
+    "ctb": "suicide", "od": "overdose", "od'd": "overdosed", "oded": "overdosed",
+    "overdoes": "overdose", "overdosing": "overdosing",
+    "ded": "dead", "kil": "kill", "killin": "killing", "cuttin": "cutting",
+    "myslef": "myself", "mysefl": "myself", "myselfe": "myself", "meself": "myself",
+    "maself": "myself", "miself": "myself", "myseld": "myself", "myselg": "myself",
+    "pils": "pills", "tablests": "tablets", "tabs": "tablets",
+    "noodz": "nudes", "nudez": "nudes", "nudies": "nudes", "pix": "pics",
+    # everyday chat contractions
+    "wanna": "want to", "gonna": "going to", "gunna": "going to", "gna": "going to",
+    "gotta": "got to", "tryna": "trying to", "finna": "going to", "imma": "i'm going to",
+    "ima": "i'm going to", "im": "i'm", "ive": "i've", "ill": "i'll", "id": "i'd",
+    "dont": "don't", "cant": "can't", "wont": "won't", "didnt": "didn't",
+    "doesnt": "doesn't", "isnt": "isn't", "wouldnt": "wouldn't", "couldnt": "couldn't",
+    "shouldnt": "shouldn't", "wasnt": "wasn't", "aint": "ain't", "thats": "that's",
+    "hes": "he's", "shes": "she's", "theyre": "they're", "theyll": "they'll",
+    "u": "you", "ur": "your", "r": "are", "ppl": "people", "abt": "about",
+    "rn": "right now", "tn": "tonight", "tonite": "tonight", "2nite": "tonight",
+    "2night": "tonight", "tmrw": "tomorrow", "tmr": "tomorrow", "tmrrw": "tomorrow",
+    "tomoz": "tomorrow", "2moro": "tomorrow", "2morrow": "tomorrow", "tomorow": "tomorrow",
+    "2day": "today", "bc": "because", "cuz": "because", "coz": "because", "cos": "because",
+    "bf": "boyfriend", "gf": "girlfriend", "mom": "mum", "mam": "mum", "mummy": "mum",
+    "mother": "mum", "stepdad": "step dad", "stepmum": "step mum", "father": "dad",
+    "daddy": "dad", "pls": "please", "plz": "please", "nd": "and", "n": "and",
+    "ppls": "people", "evry1": "everyone", "every1": "everyone", "sum1": "someone",
+    "some1": "someone", "no1": "no one", "noone": "no one", "any1": "anyone",
+    "b4": "before", "l8r": "later", "nvm": "never mind", "skl": "school", "skool": "school",
+}
+
+# Words whose doubled letters are part of the spelling; any other token with a
+# doubled letter is tried with that letter single ("diie" -> "die").
+_RISK_WORDS = frozenset(
+    "die dead death dying kill hang hanging pills suicide suicidal myself hurt end life alive "
+    "overdose starve sick bleed bleeding jump gone goodbye tonight tomorrow abuse rape touch "
+    "touched touching scared alone hopeless worthless cut cutting cuts blade razor knife rope "
+    "bridge tablets nudes want going hate help".split()
+)
+
+_MULTI = [
+    # Multi-word slang, matched after token mapping.
+    (re.compile(r"\bsewer[\s\-_]*slide\b"), "suicide"),
+    (re.compile(r"\bself[\s\-_]*harm"), "self harm"),
+    (re.compile(r"\bun[\s\-_]alive"), "kill"),
+    (re.compile(r"\bs[\s\-_.]*h\b(?=\s*(?:again|scars?|urges?|relapse|wounds?|clean|free|marks?))"), "self harm"),
+    (re.compile(r"\bkermit\s+(?:sewer\s*slide|suicide)"), "suicide"),
+    (re.compile(r"\bo\.\s?d\.?(?=\s|$)"), "overdose"),
+    (re.compile(r"\bcommit(?:ting)?\s+die\b"), "kill myself"),
+]
+
+# "!" counts as a letter only between word characters ("d!e"), not as trailing punctuation.
+_TOKEN_RE = re.compile(r"[a-z0-9@$']+(?:!+[a-z0-9@$']+)*")
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """Canonical text plus, for each of its characters, the original index."""
+
+    text: str
+    offsets: tuple[int, ...]
+    original_length: int
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a [start, end) span of ``text`` back onto the original string."""
+        if end <= start:
+            pos = self.offsets[start] if start < len(self.offsets) else self.original_length
+            return pos, pos
+        return self.offsets[start], self.offsets[end - 1] + 1
+
+
+def _substitute(
+    chars: list[str], offs: list[int], pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str]
+) -> tuple[list[str], list[int]]:
+    """Regex replace on a char list while carrying original offsets along."""
+    text = "".join(chars)
+    out_c: list[str] = []
+    out_o: list[int] = []
+    pos = 0
+    for m in pattern.finditer(text):
+        new = repl(m)
+        if new == m.group(0):
+            continue
+        out_c.extend(chars[pos : m.start()])
+        out_o.extend(offs[pos : m.start()])
+        first, last = offs[m.start()], offs[m.end() - 1]
+        # Every replacement character points at the replaced source token; the
+        # last one at its last character so span ends stay inclusive of it.
+        for i, ch in enumerate(new):
+            out_c.append(ch)
+            out_o.append(last if i == len(new) - 1 else first)
+        pos = m.end()
+    out_c.extend(chars[pos:])
+    out_o.extend(offs[pos:])
+    return out_c, out_o
+
+
+def _undouble(token: str) -> str:
+    return re.sub(r"([a-z])\1", r"\1", token)
+
+
+@cache
+def _fix_token(token: str) -> str:
+    tok = token
+    if any(c.isalpha() for c in tok) and any(c in _LEET for c in tok):
+        # Leet only inside tokens that have letters ("k1ll", "$uicide", "d!e").
+        tok = "".join(_LEET.get(c, c) for c in tok)
+    tok = re.sub(r"([a-z])\1{2,}", r"\1\1", tok)
+    if tok in _TOKEN_MAP:
+        return _TOKEN_MAP[tok]
+    if tok not in _RISK_WORDS:
+        single = _undouble(tok)
+        if single != tok and single in _RISK_WORDS:
+            return single
+        if single in _TOKEN_MAP:
+            return _TOKEN_MAP[single]
+    return tok
+
+
+def normalize(text: str) -> Normalized:
+    """Return the canonical lower-case form of ``text`` with an offset map.
+
+    Steps, each for a reason given above: drop invisible characters, NFKC and
+    strip accents, fold homoglyphs, lower-case, undo leetspeak inside words,
+    squeeze letters repeated three or more times, expand slang and fix common
+    misspellings, squeeze whitespace.
+    """
+    chars: list[str] = []
+    offs: list[int] = []
+    for i, ch in enumerate(text):
+        if ch in _INVISIBLE or unicodedata.category(ch) == "Cf":
+            continue
+        folded = unicodedata.normalize("NFKC", ch)
+        folded = unicodedata.normalize("NFKD", folded)
+        folded = "".join(c for c in folded if not unicodedata.combining(c))
+        folded = folded.translate(_HOMOGLYPHS).lower()
+        for c in folded:
+            chars.append(c)
+            offs.append(i)
+    chars, offs = _substitute(chars, offs, _TOKEN_RE, lambda m: _fix_token(m.group(0)))
+    for pattern, repl in _MULTI:
+        chars, offs = _substitute(chars, offs, pattern, lambda m, r=repl: r)
+    chars, offs = _substitute(chars, offs, re.compile(r"\s{2,}"), lambda m: " ")
+    return Normalized(text="".join(chars), offsets=tuple(offs), original_length=len(text))
