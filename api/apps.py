@@ -5,4 +5,4 @@ class ApiConfig(AppConfig):
     name = "api"
 
     def ready(self) -> None:
-        from . import schema  # noqa: F401  registers the OpenAPI auth extension
+        from . import checks, schema  # noqa: F401  register deploy checks and the OpenAPI auth extension
