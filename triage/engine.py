@@ -157,6 +157,19 @@ class _Hit:
     start: int
     end: int
     level: str
+    category: str
+
+
+def _about_someone_else(text: str, start: int, end: int) -> bool:
+    """True when a self-risk phrase has a third-person subject ("he's going to end it")."""
+    if lx.FIRST_SUBJECT.search(text, start, end):
+        return False  # "kill myself" is about the writer whoever else is mentioned
+    lo, _ = _clause_bounds(text, start, end)
+    # Look back a little past the clause start: "my mate texted me, he's going to end it".
+    window = text[max(0, lo - 40) : start]
+    last_third = max((m.end() for m in lx.THIRD_SUBJECT.finditer(window)), default=-1)
+    last_first = max((m.end() for m in lx.FIRST_SUBJECT.finditer(window)), default=-1)
+    return last_third > last_first
 
 
 def _risk(norm: Normalized, original: str) -> tuple[str, list[str], dict[str, bool], list[dict[str, Any]], float]:
@@ -170,7 +183,10 @@ def _risk(norm: Normalized, original: str) -> tuple[str, list[str], dict[str, bo
             cap = _context_cap(rule, text, m.start(), m.end())
             if cap is None:
                 continue
-            hit = _Hit(rule, m.start(), m.end(), cap)
+            category = rule.category
+            if category in _SELF_CATS and _about_someone_else(text, m.start(), m.end()):
+                category = "third_party_risk"
+            hit = _Hit(rule, m.start(), m.end(), cap, category)
             (modifiers if rule.level == "none" else primaries).append(hit)
             if rule.level == "none":
                 break  # one of each modifier is enough
@@ -179,9 +195,14 @@ def _risk(norm: Normalized, original: str) -> tuple[str, list[str], dict[str, bo
         level = max_level(level, h.level)
     # Only matches that kept their full level (not capped as past, reported,
     # hypothetical or fiction) may combine with a method or a time.
-    live = [h for h in primaries if h.level == h.rule.level]
-    cats_present = {h.rule.category for h in live}
-    self_hits = [h for h in live if h.rule.category in _SELF_CATS]
+    capped = [h for h in primaries if h.level != h.rule.level]
+    live = [
+        h
+        for h in primaries
+        if h.level == h.rule.level and not any(c.start < h.end and h.start < c.end for c in capped)
+    ]
+    cats_present = {h.category for h in live}
+    self_hits = [h for h in live if h.category in _SELF_CATS]
     anchored = bool(self_hits) or any(h.rule.id in _INTENT_ANCHORS for h in live)
     flags = {f: False for f in lx.FLAGS}
     for h in self_hits:
@@ -203,7 +224,7 @@ def _risk(norm: Normalized, original: str) -> tuple[str, list[str], dict[str, bo
     if anchored:
         if flags["method"] and (flags["active_ideation"] or flags["intent"] or flags["plan"]):
             level = max_level(level, "high")
-        if "intent" in mod_flags:
+        if mod_flags & {"intent", "plan"}:
             level = max_level(level, "high")
         if flags["timeframe"] and (flags["intent"] or flags["plan"] or flags["behaviour"]):
             level = max_level(level, "imminent")
@@ -213,7 +234,7 @@ def _risk(norm: Normalized, original: str) -> tuple[str, list[str], dict[str, bo
         level = max_level(level, "high")
     if "harm_to_others" in cats_present and ({"timeframe", "plan"} & mod_flags):
         level = max_level(level, "high")
-    categories = [c for c in lx.CATEGORIES if any(h.rule.category == c and h.level != "none" for h in primaries)]
+    categories = [c for c in lx.CATEGORIES if any(h.category == c and h.level != "none" for h in primaries)]
     evidence = []
     for h in sorted(primaries + used_mods, key=lambda h: (h.start, h.end)):
         s, e = norm.span(h.start, h.end)
@@ -222,7 +243,7 @@ def _risk(norm: Normalized, original: str) -> tuple[str, list[str], dict[str, bo
             "end": e,
             "text": original[s:e],
             "rule": h.rule.id,
-            "category": h.rule.category,
+            "category": h.category,
             "level": h.level,
         }
         if h.rule.subcategory:

@@ -1,0 +1,65 @@
+"""PII detection and redaction."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+
+from triage.engine import assess_inline
+from triage.pii import find_pii, redact
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("text me on 07700 900123", "phone", "07700 900123"),
+        ("my number is +44 7700 900123", "phone", "+44 7700 900123"),
+        ("call 020 7946 0018", "phone", "020 7946 0018"),
+        ("my cousin in the US is +1 415 555 2671", "phone", "+1 415 555 2671"),
+        ("whatsapp +353 85 123 4567", "phone", "+353 85 123 4567"),
+        ("email me jess.smith99@gmail.com", "email", "jess.smith99@gmail.com"),
+        ("i live at 14 Acacia Avenue", "address", "14 Acacia Avenue"),
+        ("postcode is SW1A 1AA", "postcode", "SW1A 1AA"),
+        ("it's m1 1ae near the station", "postcode", "m1 1ae"),
+        ("follow me @jess_x99", "social_handle", "@jess_x99"),
+        ("add me on snap: jessy_22", "social_handle", "jessy_22"),
+        ("my insta is jess.smith", "social_handle", "jess.smith"),
+        ("https://www.instagram.com/jess.smith/", "social_handle", "https://www.instagram.com/jess.smith/"),
+        ("join discord.gg/abc123", "social_handle", "discord.gg/abc123"),
+    ],
+)
+def test_pii_types(text: str, kind: str, value: str) -> None:
+    found = find_pii(text)
+    assert any(p["type"] == kind and p["text"] == value for p in found), found
+    for p in found:
+        assert text[p["start"] : p["end"]] == p["text"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["i got 100 in the test", "see you at 10:30 on 12/03/2024", "i'm 15 and in year 10", "that was 2023", "i scored 3-1"],
+)
+def test_no_false_pii(text: str) -> None:
+    assert find_pii(text) == []
+
+
+def test_school_names_only_when_configured() -> None:
+    text = "I go to Oakfield Academy in year 9"
+    assert not any(p["type"] == "school" for p in find_pii(text))
+    found = find_pii(text, school_names=["Oakfield Academy"])
+    assert [p["text"] for p in found if p["type"] == "school"] == ["Oakfield Academy"]
+    with override_settings(TRIAGE_SCHOOL_NAMES=["Oakfield Academy"]):
+        assert any(p["type"] == "school" for p in assess_inline(text).pii)
+
+
+def test_redact() -> None:
+    text = "call 07700 900123 or email a@b.com"
+    assert redact(text, find_pii(text)) == "call [PHONE] or email [EMAIL]"
+    assert redact("abc", []) == "abc"
+
+
+def test_pii_routes_to_review() -> None:
+    a = assess_inline("add me on snap jess_x22 and text 07700900123")
+    assert a.action == "review" and a.level == "none"
+    with override_settings(TRIAGE_PII_REVIEW_TYPES=()):
+        assert assess_inline("text 07700900123").action == "allow"
