@@ -1,0 +1,140 @@
+"""Model layer, failure path, Detoxify offline loading and the CLI contract."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+
+from triage import engine
+from triage import model as triage_model
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "triage"
+
+
+def _classify(lines: list[dict], *extra: str) -> list[dict]:
+    src = io.StringIO("".join(json.dumps(x) + "\n" for x in lines))
+    out = io.StringIO()
+    import sys
+
+    old = sys.stdin
+    sys.stdin = src
+    try:
+        call_command("triage", "classify", *extra, stdout=out)
+    finally:
+        sys.stdin = old
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Detoxify-format checkpoint built here from 64 rows (seconds, not minutes)."""
+    if not (DATA / "davidson_offensive_train.csv").exists():
+        pytest.skip("shared Davidson data not present")
+    from triage.training import train
+
+    out = tmp_path_factory.mktemp("models")
+    train(data_dir=DATA, out_dir=out, limit=64, log=lambda _m: None)
+    return out
+
+
+def test_detoxify_loads_local_checkpoint_offline(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    from detoxify import Detoxify
+
+    det = Detoxify(checkpoint=str(tiny_model_dir / "detoxify-minilm.ckpt"), huggingface_config_path=str(tiny_model_dir / "hf"))
+    out = det.predict(["you are lovely", "shut up idiot"])
+    assert set(out) == set(engine.TOXICITY_KEYS)
+    assert all(0.0 <= v <= 1.0 for vals in out.values() for v in vals)
+    cfg = json.loads((tiny_model_dir / "hf" / "config.json").read_text())
+    assert len(cfg["id2label"]) == 6
+
+
+def test_assess_full_with_model(tiny_model_dir: Path) -> None:
+    with override_settings(TRIAGE_MODEL_DIR=str(tiny_model_dir)):
+        a, b = engine.assess_full(["i'm going to take all my pills tonight", "i love baking"])
+    assert a.action == "escalate" and not a.model_failed
+    assert set(a.toxicity) == set(engine.TOXICITY_KEYS)
+    assert "toxicity_model" in a.versions and "lexicon" in a.versions
+    assert b.toxicity is not None
+
+
+def test_failure_path_routes_to_review(tmp_path: Path) -> None:
+    with override_settings(TRIAGE_MODEL_DIR=str(tmp_path / "missing")):
+        with pytest.raises(triage_model.ModelUnavailable):
+            triage_model.predict(["hi"])
+        ok, risky = engine.assess_full(["i love baking", "i want to kill myself tonight"])
+    assert ok.model_failed and ok.action == "review" and ok.level == "none"
+    assert ok.to_dict()["degraded"] is True and ok.toxicity is None
+    assert risky.action == "escalate" and risky.model_failed  # inline result stands
+
+
+def test_risk_overrides_toxicity(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake_predict(texts: list[str]):
+        tox = dict.fromkeys(engine.TOXICITY_KEYS, 0.99)
+        return [{"toxicity": tox, "risk": {"none": 1.0, "concern": 0.0, "escalate": 0.0}} for _ in texts], {"toxicity_model": "fake"}
+
+    monkeypatch.setattr(triage_model, "predict", fake_predict)
+    toxic_risky, toxic_only = engine.assess_full(["f*** this s*** i'm going to kill myself tonight", "you absolute idiot"])
+    assert toxic_risky.action == "escalate"
+    assert toxic_only.action == "review" and toxic_only.level == "none"
+
+
+def test_model_can_raise_but_not_lower(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake_predict(texts: list[str]):
+        tox = dict.fromkeys(engine.TOXICITY_KEYS, 0.0)
+        return [{"toxicity": tox, "risk": {"none": 0.1, "concern": 0.8, "escalate": 0.1}} for _ in texts], {}
+
+    monkeypatch.setattr(triage_model, "predict", fake_predict)
+    quiet, crisis = engine.assess_full(["everything feels grey lately", "i've just taken an overdose"])
+    assert quiet.level == "moderate" and quiet.action == "review"
+    assert crisis.action == "escalate"
+
+
+def test_cli_classify_contract(tmp_path: Path) -> None:
+    lines = [{"id": "a", "text": "i'm going to jump off the bridge tonight"}, {"id": 7, "text": "i could eat a horse"}, {"id": "c", "text": ""}]
+    with override_settings(TRIAGE_MODEL_DIR=str(tmp_path / "none")):
+        recs = _classify(lines)
+    assert [r["id"] for r in recs] == ["a", 7, "c"]
+    for r in recs:
+        assert set(r) == {"id", "risk", "toxicity", "pii", "action", "versions", "degraded"}
+        assert set(r["risk"]) == {"level", "score", "categories", "flags", "evidence"}
+    assert recs[0]["action"] == "escalate" and recs[0]["risk"]["level"] == "imminent"
+    assert recs[1]["risk"]["level"] == "none"
+    assert recs[1]["action"] == "review" and recs[1]["degraded"]  # model missing -> people review
+
+
+def test_cli_classify_files(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    dst = tmp_path / "out.jsonl"
+    src.write_text(json.dumps({"id": 1, "text": "my friend says she's going to end her life tomorrow"}) + "\n")
+    call_command("triage", "classify", "--input", str(src), "--output", str(dst), "--inline-only")
+    (rec,) = [json.loads(x) for x in dst.read_text().splitlines()]
+    assert rec["id"] == 1 and rec["action"] == "escalate" and "third_party_risk" in rec["risk"]["categories"]
+
+
+def test_cli_evaluate_chat_dev() -> None:
+    path = DATA / "chat_dev.jsonl"
+    if not path.exists():
+        pytest.skip("shared chat_dev.jsonl not present")
+    out = io.StringIO()
+    call_command("triage", "evaluate", "--data", str(path), "--inline-only", stdout=out)
+    text = out.getvalue()
+    assert "recall escalate" in text and "none escalated" in text and "confusion" in text
+    recall = float(text.split("recall escalate")[1].split("=")[1].split()[0])
+    assert recall >= 0.95
+
+
+def test_cli_evaluate_toxicity_auc(tiny_model_dir: Path) -> None:
+    with override_settings(TRIAGE_MODEL_DIR=str(tiny_model_dir)):
+        out = io.StringIO()
+        small = tiny_model_dir / "small.csv"
+        rows = (DATA / "davidson_offensive_train.csv").read_text().splitlines()[:300]
+        small.write_text("\n".join(rows) + "\n")
+        call_command("triage", "evaluate", "--data", str(small), "--split", "all", stdout=out)
+    assert "ROC AUC" in out.getvalue()

@@ -1,0 +1,145 @@
+"""Model layer: Detoxify toxicity + a risk head, one MiniLM forward pass per batch.
+
+Everything heavy (torch, transformers, detoxify, numpy) is imported inside
+functions and the loaded model is cached per process, so importing this module
+is cheap and Django start-up never pays for it. Runs in Celery workers on the
+``triage`` queue (and in the CLI).
+
+Artefacts (built by ``python manage.py triage train``, git-ignored) live in
+``settings.TRIAGE_MODEL_DIR`` (default ``<BASE_DIR>/var/models``):
+
+    detoxify-minilm.ckpt   Detoxify-format checkpoint {"config", "state_dict"}
+    hf/                    config.json (6 labels, id2label) + tokenizer files, so
+                           Detoxify loads offline (huggingface_config_path)
+    risk_head.npz          logistic head over mean-pooled last hidden states
+    manifest.json          versions, seeds, data hashes, metrics
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+__all__ = ["ModelUnavailable", "model_dir", "predict", "load", "TOXICITY_CLASSES"]
+
+TOXICITY_CLASSES = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack")
+RISK_CLASSES = ("none", "concern", "escalate")
+CKPT_NAME = "detoxify-minilm.ckpt"
+_lock = threading.Lock()
+
+
+class ModelUnavailable(RuntimeError):
+    """The model layer cannot run (artefacts missing or failed to load)."""
+
+
+def model_dir() -> Path:
+    configured = getattr(settings, "TRIAGE_MODEL_DIR", None)
+    if configured:
+        return Path(configured)
+    return Path(settings.BASE_DIR) / "var" / "models"
+
+
+@cache
+def _load(directory: str, detoxify_model: str) -> dict[str, Any]:
+    import numpy as np
+    import torch
+    from detoxify import Detoxify
+
+    threads = getattr(settings, "TRIAGE_TORCH_THREADS", None)
+    if threads:
+        torch.set_num_threads(int(threads))
+    d = Path(directory)
+    manifest_path = d / "manifest.json"
+    if detoxify_model != "local":
+        # Official checkpoints (original / unbiased / multilingual ...) download on
+        # first use; only for deployments with network access. No risk head then.
+        det = Detoxify(model_type=detoxify_model)
+        return {"detoxify": det, "head": None, "versions": {"toxicity_model": f"detoxify-{detoxify_model}"}}
+    ckpt = d / CKPT_NAME
+    if not ckpt.exists() or not (d / "hf" / "config.json").exists() or not manifest_path.exists():
+        raise ModelUnavailable(f"no trained artefacts in {d}; run `python manage.py triage train`")
+    det = Detoxify(checkpoint=str(ckpt), huggingface_config_path=str(d / "hf"))
+    det.model.eval()
+    manifest = json.loads(manifest_path.read_text())
+    head = None
+    if (d / "risk_head.npz").exists():
+        z = np.load(d / "risk_head.npz")
+        head = {"coef": z["coef"], "intercept": z["intercept"], "classes": [str(c) for c in z["classes"]]}
+    versions = {
+        "toxicity_model": manifest.get("toxicity_model", "unknown"),
+        "risk_model": manifest.get("risk_model", "none") if head else "none",
+    }
+    return {"detoxify": det, "head": head, "versions": versions}
+
+
+def load() -> dict[str, Any]:
+    """Load (once per process) and return the model bundle; raises ModelUnavailable."""
+    try:
+        return _load(str(model_dir()), getattr(settings, "TRIAGE_DETOXIFY_MODEL", "local"))
+    except ModelUnavailable:
+        raise
+    except Exception as exc:  # corrupt checkpoint, missing package, download refused
+        raise ModelUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+def forward(bundle: dict[str, Any], texts: list[str], *, max_length: int = 128) -> tuple[Any, Any]:
+    """One batched pass: (toxicity probabilities [n,6], mean-pooled embeddings [n,h])."""
+    import torch
+
+    det = bundle["detoxify"]
+    enc = det.tokenizer(texts, return_tensors="pt", truncation=True, padding=True, max_length=max_length)
+    with torch.inference_mode():
+        out = det.model(**enc, output_hidden_states=True)
+        probs = torch.sigmoid(out.logits)
+        hidden = out.hidden_states[-1]
+        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    return probs.numpy(), pooled.numpy()
+
+
+def _softmax(x: Any) -> Any:
+    import numpy as np
+
+    x = x - x.max(axis=1, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def predict(texts: list[str], *, batch_size: int | None = None) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Toxicity (Detoxify keys) and risk probabilities for each text, in order.
+
+    Texts are sorted by length and batched so padding stays small. Raises
+    ModelUnavailable when artefacts are missing; callers degrade to review.
+    """
+    import numpy as np
+
+    bundle = load()
+    det = bundle["detoxify"]
+    class_names = list(det.class_names)
+    batch_size = batch_size or int(getattr(settings, "TRIAGE_MODEL_BATCH_SIZE", 32))
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    results: list[dict[str, Any] | None] = [None] * len(texts)
+    head = bundle["head"]
+    with _lock:  # one forward at a time per process: torch threads are shared
+        for k in range(0, len(order), batch_size):
+            idx = order[k : k + batch_size]
+            batch = [texts[i] or " " for i in idx]
+            probs, pooled = forward(bundle, batch)
+            if head is not None:
+                risk = _softmax(pooled @ head["coef"].T + head["intercept"])
+                names = head["classes"]
+            else:
+                risk = np.tile(np.array([[1.0, 0.0, 0.0]]), (len(idx), 1))
+                names = list(RISK_CLASSES)
+            for row, i in enumerate(idx):
+                tox = {name: float(probs[row, j]) for j, name in enumerate(class_names)}
+                results[i] = {
+                    "toxicity": {k2: tox.get(k2, 0.0) for k2 in TOXICITY_CLASSES},
+                    "risk": {n: float(risk[row, j]) for j, n in enumerate(names)},
+                }
+    return [r for r in results if r is not None], dict(bundle["versions"])
