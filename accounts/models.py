@@ -112,3 +112,24 @@ class AuthToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class Tier(models.TextChoices):
+    PRIMARY = "primary", "Primary"
+    BACKUP = "backup", "Backup"
+    MANAGER = "manager", "Manager"
+
+
+class Shift(models.Model):
+    """A clinician's duty shift. Escalations go to whoever is on duty at the time."""
+
+    clinician = models.ForeignKey(User, on_delete=models.CASCADE, related_name="shifts")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    tier = models.CharField(max_length=8, choices=Tier.choices, default=Tier.PRIMARY)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["start", "tier"]
+        indexes = [models.Index(fields=["start", "end"])]
+        constraints = [models.CheckConstraint(condition=models.Q(end__gt=models.F("start")), name="shift_end_after_start")]

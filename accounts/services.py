@@ -13,7 +13,13 @@ from django.utils import timezone
 
 from config.realtime import close_user_sockets_on_commit
 
-from .exceptions import AgeOutOfRange, AuthenticationFailed, HandleTaken, InvalidPassword, LoginLocked
+from .exceptions import (
+    AgeOutOfRange,
+    AuthenticationFailed,
+    HandleTaken,
+    InvalidPassword,
+    LoginLocked,
+)
 from .handles import handle_check
 from .models import STAFF_ROLES, AuthToken, Role, User
 from .tokens import token_issue, token_revoke

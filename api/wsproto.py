@@ -45,7 +45,7 @@ class Route:
 
 
 _ROUTES: dict[str, Route] = {}
-_CONNECT_HOOKS: list[Callable[[Any], "WsResult | None"]] = []
+_CONNECT_HOOKS: list[Callable[[Any], WsResult | None]] = []
 _loaded = False
 
 

@@ -30,19 +30,26 @@ def role_group(role: str) -> str:
     return f"role.{role}"
 
 
-def _group_send(group: str, message: dict[str, Any]) -> None:
+class DeliveryFailed(Exception):
+    """The channel layer could not take a push (Redis down). Callers that track
+    delivery (escalations) catch it and leave the work to their sweeper."""
+
+
+def _group_send(group: str, message: dict[str, Any], *, raise_errors: bool = False) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     try:
         async_to_sync(layer.group_send)(group, message)
-    except Exception:  # Redis down: the database still holds the truth; clients resync.
-        logger.warning("channel layer send to %s failed", group, exc_info=True)
+    except Exception as exc:  # Redis down: the database still holds the truth; clients resync.
+        logger.warning("channel layer send to %s failed: %s", group, type(exc).__name__)
+        if raise_errors:
+            raise DeliveryFailed(group) from exc
 
 
-def send_now(groups: Iterable[str], payload: dict[str, Any]) -> None:
+def send_now(groups: Iterable[str], payload: dict[str, Any], *, raise_errors: bool = False) -> None:
     for group in dict.fromkeys(groups):
-        _group_send(group, {"type": CLIENT_EVENT, "payload": payload})
+        _group_send(group, {"type": CLIENT_EVENT, "payload": payload}, raise_errors=raise_errors)
 
 
 def send_on_commit(groups: Iterable[str], payload: dict[str, Any]) -> None:

@@ -166,11 +166,11 @@ def capture_events(monkeypatch):
     sent: list[tuple[str, dict]] = []
     original = realtime.send_now
 
-    def record(groups, payload):
+    def record(groups, payload, **kwargs):
         groups = list(groups)
         for group in groups:
             sent.append((group, payload))
-        original(groups, payload)
+        original(groups, payload, **kwargs)
 
     monkeypatch.setattr(realtime, "send_now", record)
     return sent

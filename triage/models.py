@@ -33,7 +33,7 @@ class Assessment(models.Model):
     level = models.CharField(max_length=10, default="none")
     score = models.FloatField(default=0.0)
     categories = models.JSONField(default=list)
-    flags = models.JSONField(default=list)
+    flags = models.JSONField(default=dict)
     evidence = models.JSONField(default=list)
     toxicity = models.JSONField(null=True, blank=True)
     pii = models.JSONField(default=list)

@@ -10,6 +10,7 @@ The asynchronous model layer is dispatched after commit, with a sweeper behind i
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,8 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from .models import Assessment, Escalation, EscalationAudit, ModelState
+
+logger = logging.getLogger(__name__)
 
 ESCALATE_LEVELS = ("high", "imminent")
 
@@ -94,7 +97,7 @@ def assessment_record(
     )
     if assessment.action == "escalate" or assessment.level in ESCALATE_LEVELS:
         escalation_open(assessment=assessment, excerpt=text, raised_by_model=False)
-    if not full:
+    if not full and settings.TRIAGE_MODEL_DISPATCH:
         transaction.on_commit(lambda: _dispatch_model(assessment.id))
     return assessment
 
@@ -105,8 +108,8 @@ def _dispatch_model(assessment_id: int) -> None:
     Assessment.objects.filter(pk=assessment_id).update(model_dispatched_at=timezone.now())
     try:
         assessment_model_run.delay(assessment_id)
-    except Exception:  # broker down: the sweeper re-dispatches from the outbox state
-        pass
+    except Exception as exc:  # broker down: the outbox sweeper re-dispatches it
+        logger.warning("model-layer dispatch of assessment %s failed: %s", assessment_id, type(exc).__name__)
 
 
 def escalation_open(*, assessment: Assessment, excerpt: str, raised_by_model: bool) -> Escalation:

@@ -1,12 +1,44 @@
-"""Celery tasks of the triage app. Tasks take ids and are idempotent."""
+"""Celery tasks of the triage app. Tasks take ids, are idempotent and have time limits."""
 
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import OperationalError
 
 
-@shared_task(name="triage.assessment_model_run", acks_late=True, max_retries=3, soft_time_limit=20, time_limit=30)
+@shared_task(
+    name="triage.assessment_model_run",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+    soft_time_limit=20,
+    time_limit=30,
+)
 def assessment_model_run(assessment_id: int) -> None:
     from .reassess import assessment_apply_model
 
     assessment_apply_model(assessment_id=assessment_id)
+
+
+@shared_task(name="triage.sweep_model_outbox", soft_time_limit=20, time_limit=30)
+def sweep_model_outbox() -> int:
+    from .reassess import model_outbox_sweep
+
+    return model_outbox_sweep()
+
+
+@shared_task(
+    name="escalation.sweep", autoretry_for=(OperationalError,), max_retries=2, soft_time_limit=20, time_limit=30
+)
+def escalation_sweep_task() -> dict:
+    from .escalations import escalation_sweep
+
+    return escalation_sweep()
+
+
+@shared_task(name="escalation.notify", autoretry_for=(OperationalError,), max_retries=3, soft_time_limit=10, time_limit=20)
+def escalation_notify_task(escalation_id: int) -> bool:
+    from .escalations import escalation_notify
+
+    return escalation_notify(escalation_id=escalation_id, reason="task")

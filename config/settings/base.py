@@ -276,3 +276,5 @@ ESCALATION_ACK_SECONDS = {
     "imminent": int(os.environ.get("ESCALATION_ACK_IMMINENT_S", "60")),
     "high": int(os.environ.get("ESCALATION_ACK_HIGH_S", "300")),
 }
+# Run the asynchronous model layer (Celery `triage` queue) after every inline assessment.
+TRIAGE_MODEL_DISPATCH = env_bool("TRIAGE_MODEL_DISPATCH", True)

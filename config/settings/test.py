@@ -21,3 +21,6 @@ WS_AUTH_TIMEOUT_S = 3
 # `celery_worker` flips this off for its duration; the worker process itself and
 # Daphne processes started by tests get EARLYHELP_TEST_EAGER=0).
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("EARLYHELP_TEST_EAGER", "1") == "1"
+# Most tests exercise the inline layer only; tests of the model layer call it directly
+# or turn this on (EARLYHELP_TEST_MODEL_DISPATCH=1 for child processes).
+TRIAGE_MODEL_DISPATCH = os.environ.get("EARLYHELP_TEST_MODEL_DISPATCH", "0") == "1"

@@ -56,7 +56,7 @@ class Command(BaseCommand):
                 slug=slug,
                 defaults={"name": name, "description": description, "min_age": min_age, "max_age": max_age, "position": position},
             )
-        self.stdout.write("Demo logins (password for all: %s):" % DEMO_PASSWORD)
+        self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for role, handle in rows:
             self.stdout.write(f"  {role:<13} {handle}")
         self.stdout.write(f"Boards: {', '.join(b[1] for b in DEMO_BOARDS)}")
