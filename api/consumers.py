@@ -221,6 +221,14 @@ class ClientConsumer(AsyncWebsocketConsumer):
             if not valid:
                 await self.socket_close({"code": CLOSE_UNAUTHENTICATED, "reason": "revoked"})
                 return
+            # Group memberships live in Redis and vanish on a flush or restart;
+            # re-adding is idempotent and refreshes group_expiry.
+            for group in list(self.joined):
+                try:
+                    await self.channel_layer.group_add(group, self.channel_name)
+                except Exception:
+                    logger.warning("could not rejoin group", exc_info=True)
+                    break
 
     # --- outbound (channel layer) -------------------------------------------------
     async def client_event(self, event: dict[str, Any]) -> None:

@@ -24,4 +24,11 @@ def build_websocket_app():
     )
 
 
+from django.conf import settings  # noqa: E402
+
+if settings.EMBEDDED_BEAT:
+    from config import embedded_beat
+
+    embedded_beat.start()
+
 application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": build_websocket_app()})

@@ -332,3 +332,19 @@ def _push_on_commit(escalation: Escalation, event: str, **extra: Any) -> None:
         realtime.send_now(state_groups(fresh), payload_state(fresh, event, **extra))
 
     transaction.on_commit(push)
+
+
+def young_person_crisis_intro(*, at: dt.datetime | None = None) -> str:
+    """The supportive first line a young person sees after a crisis message. Honest about
+    cover: with no clinician on duty it points at 999 and the 24/7 lines first."""
+    if nobody_on_duty(at=at):
+        return (
+            "Thank you for telling us. It sounds like things are really hard right now. "
+            "Our clinical team is not on duty at the moment, so if you are in danger or have hurt "
+            "yourself, please call 999 now. You can talk to someone any time, free:"
+        )
+    return (
+        "Thank you for telling us. It sounds like things are really hard right now. "
+        "A member of our clinical team has been told and will look at this straight away. "
+        "If you are in danger now, call 999. You can also talk to someone any time, free:"
+    )

@@ -278,3 +278,5 @@ ESCALATION_ACK_SECONDS = {
 }
 # Run the asynchronous model layer (Celery `triage` queue) after every inline assessment.
 TRIAGE_MODEL_DISPATCH = env_bool("TRIAGE_MODEL_DISPATCH", True)
+# Run the beat schedule inside the ASGI process (embedded mode only; see config/embedded_beat.py).
+EMBEDDED_BEAT = False

@@ -13,3 +13,5 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
 }
+# No broker, no beat process: deadlines and sweepers run in the ASGI process instead.
+EMBEDDED_BEAT = CELERY_TASK_ALWAYS_EAGER  # noqa: F405
