@@ -1,0 +1,99 @@
+"""Permission-checked fetches: the only way transport obtains chat objects.
+
+Checked on every frame and request, not once per socket: a counsellor transferred
+out of a conversation loses the live feed at the next frame. Unknown ids and other
+people's ids fail the same way, so ids reveal nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accounts.models import Role, User
+
+from .exceptions import NotParticipant, SessionNotFound
+from .models import Conversation, Participant, Session
+
+STAFF_CHAT_ROLES = (Role.COUNSELLOR, Role.SUPERVISOR)
+
+
+@dataclass(frozen=True)
+class ReadGrant:
+    conversation: Conversation
+    participant: Participant | None
+    # True when a supervisor reads a conversation they are not part of: audited.
+    oversight: bool
+
+
+def access_conversation_for_sender(*, user: User, conversation_id: int) -> Participant:
+    """The caller's live participation (may send, type, mark read)."""
+    participant = (
+        Participant.objects.select_related("conversation")
+        .filter(conversation_id=conversation_id, user_id=user.id, left_at__isnull=True)
+        .first()
+    )
+    if participant is None:
+        raise NotParticipant()
+    return participant
+
+
+def access_conversation_for_reader(*, user: User, conversation_id: int) -> ReadGrant:
+    """Young person: their own; counsellor: any they took part in; supervisor: any (audited)."""
+    participant = Participant.objects.select_related("conversation").filter(conversation_id=conversation_id, user_id=user.id).first()
+    if participant is not None:
+        return ReadGrant(participant.conversation, participant, oversight=False)
+    if user.role != Role.SUPERVISOR:
+        raise NotParticipant()
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None:
+        raise NotParticipant()
+    return ReadGrant(conversation, None, oversight=True)
+
+
+def access_session_for_participant(*, user: User, session_id: int) -> Session:
+    """A session the caller is live in: its young person or its current counsellor."""
+    session = Session.objects.filter(pk=session_id).first()
+    if session is None:
+        raise SessionNotFound()
+    if session.young_person_id == user.id:
+        return session
+    if session.counsellor_id == user.id:
+        return session
+    raise NotParticipant()
+
+
+def access_session_for_young_person(*, user: User, session_id: int) -> Session:
+    session = Session.objects.filter(pk=session_id).first()
+    if session is None:
+        raise SessionNotFound()
+    if session.young_person_id != user.id:
+        raise NotParticipant()
+    return session
+
+
+def access_session_for_staff(*, user: User, session_id: int) -> Session:
+    """Case notes and handover: counsellors who took part, and supervisors."""
+    session = Session.objects.filter(pk=session_id).first()
+    if session is None:
+        raise SessionNotFound()
+    if user.role == Role.SUPERVISOR:
+        return session
+    if user.role != Role.COUNSELLOR:
+        raise NotParticipant()
+    if not Participant.objects.filter(conversation_id=session.conversation_id, user_id=user.id).exists():
+        raise NotParticipant()
+    return session
+
+
+def access_session_for_reader(*, user: User, session_id: int) -> Session:
+    """Session details: anyone who took part, and supervisors."""
+    session = Session.objects.filter(pk=session_id).first()
+    if session is None:
+        raise SessionNotFound()
+    if session.young_person_id == user.id:
+        return session
+    if user.role == Role.SUPERVISOR:
+        return session
+    if Participant.objects.filter(conversation_id=session.conversation_id, user_id=user.id).exists():
+        return session
+    raise NotParticipant()

@@ -1,0 +1,589 @@
+"""Writes for counselling chat. Typed, keyword-only, `<entity>_<verb>`.
+
+Locks: a message takes the Conversation row lock (seq assignment); assignment takes
+the CounsellorStatus row lock (capacity) then the Session row lock (one counsellor per
+request). Events are pushed by chat.events after commit, never from here directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Role, User
+from triage.engine import level_rank
+from triage.services import assessment_record
+
+from . import events
+from .exceptions import (
+    AlreadyTaken,
+    AtCapacity,
+    BodyTooLong,
+    InvalidInput,
+    NotAvailable,
+    NotParticipant,
+    QueueEmpty,
+    RateLimited,
+    SessionClosed,
+    SessionNotFound,
+)
+from .models import (
+    Availability,
+    CaseNote,
+    ChatPreference,
+    Conversation,
+    CounsellorStatus,
+    Feedback,
+    Message,
+    MessageKind,
+    Participant,
+    ParticipantRole,
+    Session,
+    SessionState,
+    TranscriptAccess,
+    Transfer,
+)
+from .selectors import (
+    active_session_count,
+    operating_hours_open,
+    participants_live,
+    queue_estimate,
+    queue_position,
+    request_text,
+    session_open_for,
+    setting,
+)
+
+TOPIC_MAX_CHARS = 200
+NOTE_MAX_CHARS = 10_000
+REASON_MAX_CHARS = 200
+
+SELF_HELP_DEFAULT = [
+    {"title": "Breathing: 4-7-8", "body": "Breathe in for 4, hold for 7, out for 8. Repeat four times."},
+    {"title": "Grounding: 5-4-3-2-1", "body": "Name 5 things you see, 4 you can touch, 3 you hear, 2 you smell, 1 you taste."},
+    {"title": "While you wait", "body": "You can write down what you want to talk about; your counsellor will read it."},
+]
+OUTSIDE_HOURS_NOTICE = (
+    "Our counsellors are not online right now. Your request is saved and you will keep your place "
+    "until they are back. If you need help now, please use one of the crisis contacts below."
+)
+ESCALATION_NOTICE = (
+    "Thank you for telling us. You matter, and you don't have to deal with this on your own. "
+    "A member of our team has been alerted. If you are in danger right now, please contact:"
+)
+SILENCE_NOTICE = "This chat was closed because it has been quiet for a while. You can start a new one at any time."
+
+
+def max_body_chars() -> int:
+    return int(setting("CHAT_MESSAGE_MAX_CHARS", getattr(settings, "MESSAGE_MAX_CHARS", 4000)))
+
+
+def crisis_text(intro: str) -> str:
+    lines = [intro] + [f"- {r['name']}: {r['contact']} ({r['when']})" for r in getattr(settings, "CRISIS_RESOURCES", [])]
+    return "\n".join(lines)
+
+
+def _check_body(body: Any) -> str:
+    if not isinstance(body, str):
+        raise InvalidInput("`body` must be a string.")
+    if len(body) > max_body_chars():
+        raise BodyTooLong(f"Messages are limited to {max_body_chars()} characters.")
+    if not body.strip():
+        raise InvalidInput("`body` must not be empty.")
+    return body
+
+
+def _rate_check(*, user_id: int, now: dt.datetime) -> None:
+    """Fixed window per user in the shared cache (Redis in production), so the limit
+    holds across Daphne processes. Refusal is explicit (`rate_limited`)."""
+    limit = int(setting("CHAT_MESSAGE_RATE", 30))
+    window = int(setting("CHAT_MESSAGE_RATE_WINDOW_S", 10))
+    key = f"chat:rate:{user_id}:{int(now.timestamp()) // window}"
+    cache.add(key, 0, window * 2)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, window * 2)
+        count = 1
+    if count > limit:
+        raise RateLimited()
+
+
+# --- messages ------------------------------------------------------------------------
+def _message_store(
+    *,
+    conversation: Conversation,
+    body: str,
+    sender: User | None,
+    kind: str,
+    client_msg_id: uuid.UUID | None,
+    now: dt.datetime,
+) -> Message:
+    """Caller holds the conversation lock (select_for_update) inside a transaction."""
+    conversation.last_seq += 1
+    conversation.last_activity_at = now
+    conversation.save(update_fields=["last_seq", "last_activity_at"])
+    return Message.objects.create(
+        conversation=conversation,
+        seq=conversation.last_seq,
+        sender=sender,
+        sender_role=sender.role if sender else "",
+        kind=kind,
+        body=body,
+        client_msg_id=client_msg_id,
+        sent_at=now,
+    )
+
+
+def _crisis_message_post(*, conversation: Conversation, now: dt.datetime) -> Message:
+    return _message_store(
+        conversation=conversation, body=crisis_text(ESCALATION_NOTICE), sender=None,
+        kind=MessageKind.SYSTEM, client_msg_id=None, now=now,
+    )
+
+
+def _triage(*, message: Message, source_type: str, source_id: int, text: str) -> Any:
+    assessment = assessment_record(
+        source_type=source_type,
+        source_id=source_id,
+        author_id=message.sender_id,
+        text=text,
+        conversation_id=message.conversation_id,
+    )
+    message.assessment = assessment
+    message.save(update_fields=["assessment"])
+    return assessment
+
+
+@dataclass
+class SendResult:
+    message: Message
+    created: bool
+    extra: list[Message] = field(default_factory=list)
+
+
+def message_send(
+    *, participant: Participant, client_msg_id: str | uuid.UUID, body: Any, now: dt.datetime | None = None
+) -> SendResult:
+    """Store a message exactly once per (sender, client_msg_id), with the next seq, then
+    push message.new after commit. A retry returns the stored message (created=False).
+    A young person's message is triaged in the same transaction; if the triage says
+    escalate, a system message with crisis resources follows it in the same transaction."""
+    now = now or timezone.now()
+    try:
+        cmid = client_msg_id if isinstance(client_msg_id, uuid.UUID) else uuid.UUID(str(client_msg_id))
+    except ValueError as exc:
+        raise InvalidInput("`client_msg_id` must be a UUID.") from exc
+    user = participant.user
+    existing = _message_retry(user=user, cmid=cmid, conversation_id=participant.conversation_id)
+    if existing is not None:
+        return SendResult(existing, created=False)
+    body = _check_body(body)
+    _rate_check(user_id=user.id, now=now)
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.select_for_update().get(pk=participant.conversation_id)
+            # Under the lock: a concurrent retry may have landed, or a transfer removed us.
+            existing = _message_retry(user=user, cmid=cmid, conversation_id=conversation.id)
+            if existing is not None:
+                return SendResult(existing, created=False)
+            if not Participant.objects.filter(pk=participant.pk, left_at__isnull=True).exists():
+                raise NotParticipant()
+            session = Session.objects.only("state").get(conversation_id=conversation.id)
+            if session.state not in (SessionState.QUEUED, SessionState.ACTIVE):
+                raise SessionClosed()
+            message = _message_store(
+                conversation=conversation, body=body, sender=user, kind=MessageKind.TEXT, client_msg_id=cmid, now=now
+            )
+            extra = []
+            if user.role == Role.YOUNG_PERSON:
+                assessment = _triage(message=message, source_type="chat_message", source_id=message.id, text=body)
+                if assessment.action == "escalate":
+                    extra.append(_crisis_message_post(conversation=conversation, now=now))
+            live = participants_live(conversation.id)
+            for m in [message, *extra]:
+                events.push_message_new(m, live)
+    except IntegrityError:
+        # Same (sender, client_msg_id) committed by a racing retry: answer with it.
+        existing = _message_retry(user=user, cmid=cmid, conversation_id=participant.conversation_id)
+        if existing is None:
+            raise
+        return SendResult(existing, created=False)
+    return SendResult(message, created=True, extra=extra)
+
+
+def _message_retry(*, user: User, cmid: uuid.UUID, conversation_id: int) -> Message | None:
+    existing = Message.objects.filter(sender_id=user.id, client_msg_id=cmid).first()
+    if existing is None:
+        return None
+    if existing.conversation_id != conversation_id:
+        raise InvalidInput("`client_msg_id` was already used for another conversation; use a new UUID.")
+    return existing
+
+
+def message_post_system(*, conversation_id: int, body: str, kind: str = MessageKind.SYSTEM) -> Message:
+    """Store a system message (sender null) with the next seq; message.new after commit."""
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+        message = _message_store(
+            conversation=conversation, body=body, sender=None, kind=kind, client_msg_id=None, now=timezone.now()
+        )
+        events.push_message_new(message, participants_live(conversation_id))
+    return message
+
+
+def read_mark(*, participant: Participant, seq: int) -> int:
+    """Move the caller's read marker forward (never back). Others see a `read` event
+    unless the reader has turned read receipts off."""
+    with transaction.atomic():
+        conversation = Conversation.objects.only("last_seq").get(pk=participant.conversation_id)
+        seq = max(0, min(seq, conversation.last_seq))
+        Participant.objects.filter(pk=participant.pk, last_read_seq__lt=seq).update(last_read_seq=seq)
+        if read_receipts_shared(user=participant.user):
+            others = [p.user_id for p in participants_live(participant.conversation_id) if p.user_id != participant.user_id]
+            events.push_read(participant.conversation_id, participant.user, seq, others)
+    return seq
+
+
+def read_receipts_shared(*, user: User) -> bool:
+    pref = ChatPreference.objects.filter(user_id=user.id).only("share_read_receipts").first()
+    return pref.share_read_receipts if pref else True
+
+
+def read_receipts_set(*, user: User, enabled: bool) -> bool:
+    ChatPreference.objects.update_or_create(user=user, defaults={"share_read_receipts": enabled})
+    return enabled
+
+
+def typing_notify(*, participant: Participant, state: bool) -> None:
+    """Not stored: a typing indicator is only worth anything live."""
+    others = [p.user_id for p in participants_live(participant.conversation_id) if p.user_id != participant.user_id]
+    events.push_typing(participant.conversation_id, participant.user, state, others)
+
+
+# --- queue and sessions ------------------------------------------------------------------
+@dataclass
+class RequestResult:
+    session: Session
+    position: int | None
+    eta_s: int | None
+    resumed: bool
+    outside_hours: bool
+
+    def as_payload(self) -> dict[str, Any]:
+        data = {
+            "session": self.session.id,
+            "conversation": self.session.conversation_id,
+            "state": self.session.state,
+            "position": self.position,
+            "eta_s": self.eta_s,
+            "resumed": self.resumed,
+            "outside_hours": self.outside_hours,
+            "self_help": setting("CHAT_SELF_HELP", SELF_HELP_DEFAULT),
+            "crisis_resources": getattr(settings, "CRISIS_RESOURCES", []),
+        }
+        if self.outside_hours:
+            data["notice"] = OUTSIDE_HOURS_NOTICE
+        return data
+
+
+def session_status(*, session: Session) -> RequestResult:
+    if session.state == SessionState.QUEUED:
+        position = queue_position(session=session)
+        return RequestResult(session, position, queue_estimate().eta_s(position), True, session.outside_hours)
+    return RequestResult(session, None, None, True, session.outside_hours)
+
+
+def session_request(
+    *, young_person: User, topic: str = "", body: str = "", client_msg_id: str | None = None,
+    now: dt.datetime | None = None,
+) -> RequestResult:
+    """Open a request (or return the open one: coming back keeps the place). The opening
+    message is stored as seq 1 and triaged as source "session_request" (id = session id)
+    in the same transaction; its level sets the queue priority."""
+    now = now or timezone.now()
+    topic = (topic or "").strip()
+    body = body or ""
+    if len(topic) > TOPIC_MAX_CHARS:
+        raise InvalidInput(f"`topic` is limited to {TOPIC_MAX_CHARS} characters.")
+    if len(body) > max_body_chars():
+        raise BodyTooLong(f"Messages are limited to {max_body_chars()} characters.")
+    cmid = None
+    if client_msg_id:
+        try:
+            cmid = uuid.UUID(str(client_msg_id))
+        except ValueError as exc:
+            raise InvalidInput("`client_msg_id` must be a UUID.") from exc
+    existing = session_open_for(young_person_id=young_person.id)
+    if existing is not None:
+        return session_status(session=existing)
+    outside = not operating_hours_open(now=now)
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(created_at=now, last_activity_at=now)
+            Participant.objects.create(conversation=conversation, user=young_person, role=ParticipantRole.YOUNG_PERSON, joined_at=now)
+            session = Session.objects.create(
+                conversation=conversation, young_person=young_person, topic=topic, requested_at=now, outside_hours=outside
+            )
+            opening = None
+            if body.strip():
+                opening = _message_store(
+                    conversation=conversation, body=body, sender=young_person, kind=MessageKind.TEXT,
+                    client_msg_id=cmid, now=now,
+                )
+            text = request_text(topic=topic, body=body)
+            assessment = assessment_record(
+                source_type="session_request", source_id=session.id, author_id=young_person.id,
+                text=text, conversation_id=conversation.id,
+            )
+            if opening is not None:
+                opening.assessment = assessment
+                opening.save(update_fields=["assessment"])
+            session.opening_message = opening
+            session.assessment = assessment
+            session.risk_level = assessment.level
+            session.priority = level_rank(assessment.level)
+            session.save(update_fields=["opening_message", "assessment", "risk_level", "priority"])
+            if assessment.action == "escalate":
+                _crisis_message_post(conversation=conversation, now=now)
+            events.push_queue_changed()
+    except IntegrityError:
+        # A second device raced us to the one open request allowed: join that one.
+        existing = session_open_for(young_person_id=young_person.id)
+        if existing is None:
+            raise
+        return session_status(session=existing)
+    position = queue_position(session=session)
+    return RequestResult(session, position, queue_estimate().eta_s(position), False, outside)
+
+
+def counsellor_status_set(*, user: User, status: str, capacity: int | None = None) -> CounsellorStatus:
+    if status not in Availability.values:
+        raise InvalidInput(f"`status` must be one of {', '.join(Availability.values)}.")
+    if capacity is not None and not (1 <= capacity <= 20):
+        raise InvalidInput("`capacity` must be between 1 and 20.")
+    with transaction.atomic():
+        row, _ = CounsellorStatus.objects.select_for_update().get_or_create(
+            user=user, defaults={"capacity": int(setting("CHAT_COUNSELLOR_CAPACITY", 3))}
+        )
+        row.status = status
+        if capacity is not None:
+            row.capacity = capacity
+        row.updated_at = timezone.now()
+        row.save()
+        events.push_staff_status(user, row.status, row.capacity, active_session_count(counsellor_id=user.id))
+        # Available capacity feeds every waiting person's estimate.
+        events.push_queue_changed()
+    return row
+
+
+def _status_locked(user: User) -> CounsellorStatus:
+    row, _ = CounsellorStatus.objects.select_for_update().get_or_create(
+        user=user, defaults={"capacity": int(setting("CHAT_COUNSELLOR_CAPACITY", 3))}
+    )
+    return row
+
+
+def _join(*, conversation_id: int, user: User, role: str, now: dt.datetime) -> None:
+    Participant.objects.update_or_create(
+        conversation_id=conversation_id, user=user, defaults={"role": role, "left_at": None, "joined_at": now}
+    )
+    Conversation.objects.filter(pk=conversation_id).update(last_activity_at=now)
+
+
+def session_accept(*, counsellor: User, session_id: int | None = None, now: dt.datetime | None = None) -> Session:
+    """Take the next request (risk first, then waiting time) or a specific one. Atomic:
+    the Session row is locked, so two counsellors never get the same young person; the
+    next-in-queue path skips rows another counsellor is taking (SKIP LOCKED)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        status = _status_locked(counsellor)
+        if status.status != Availability.AVAILABLE:
+            raise NotAvailable()
+        if active_session_count(counsellor_id=counsellor.id) >= status.capacity:
+            raise AtCapacity()
+        if session_id is not None:
+            session = Session.objects.select_for_update().filter(pk=session_id).first()
+            if session is None:
+                raise SessionNotFound()
+            if session.state != SessionState.QUEUED:
+                raise AlreadyTaken()
+        else:
+            from .selectors import QUEUE_ORDER
+
+            session = (
+                Session.objects.select_for_update(skip_locked=True)
+                .filter(state=SessionState.QUEUED)
+                .order_by(*QUEUE_ORDER)
+                .first()
+            )
+            if session is None:
+                raise QueueEmpty()
+        session.state = SessionState.ACTIVE
+        session.counsellor = counsellor
+        session.assigned_at = now
+        session.save(update_fields=["state", "counsellor", "assigned_at"])
+        _join(conversation_id=session.conversation_id, user=counsellor, role=ParticipantRole.COUNSELLOR, now=now)
+        message_post_system(conversation_id=session.conversation_id, body=f"{counsellor.public_name} has joined the chat.")
+        events.push_session_assigned(session)
+        events.push_queue_changed()
+    return session
+
+
+def session_transfer(
+    *, session: Session, from_user: User, to_user_id: int, note: str = "", now: dt.datetime | None = None
+) -> Session:
+    """Warm transfer: the target joins, the current counsellor leaves the live feed (keeps
+    the transcript), the conversation and its seq carry on. Handover note: staff only."""
+    now = now or timezone.now()
+    if len(note) > NOTE_MAX_CHARS:
+        raise InvalidInput(f"`note` is limited to {NOTE_MAX_CHARS} characters.")
+    target = User.objects.filter(pk=to_user_id, is_active=True).first()
+    if target is None or target.role not in (Role.COUNSELLOR, Role.SUPERVISOR) or target.id == from_user.id:
+        raise InvalidInput("`to` must be another active counsellor or a supervisor.")
+    with transaction.atomic():
+        if target.role == Role.COUNSELLOR:
+            status = _status_locked(target)
+            if status.status == Availability.AWAY:
+                raise NotAvailable("That counsellor is away.")
+            if active_session_count(counsellor_id=target.id) >= status.capacity:
+                raise AtCapacity("That counsellor is at capacity.")
+        session = Session.objects.select_for_update().get(pk=session.pk)
+        if session.state != SessionState.ACTIVE:
+            raise SessionClosed()
+        if session.counsellor_id != from_user.id:
+            raise NotParticipant("Only the current counsellor can transfer this session.")
+        Participant.objects.filter(conversation_id=session.conversation_id, user=from_user).update(left_at=now)
+        role = ParticipantRole.SUPERVISOR if target.role == Role.SUPERVISOR else ParticipantRole.COUNSELLOR
+        _join(conversation_id=session.conversation_id, user=target, role=role, now=now)
+        session.counsellor = target
+        session.save(update_fields=["counsellor"])
+        transfer = Transfer.objects.create(session=session, from_user=from_user, to_user=target, note=note, created_at=now)
+        message_post_system(
+            conversation_id=session.conversation_id,
+            body=f"{from_user.public_name} has handed over to {target.public_name}, who can see the conversation so far.",
+        )
+        events.push_session_transferred(session, transfer)
+    return session
+
+
+def session_end(
+    *, session: Session, user: User | None, reason: str = "", now: dt.datetime | None = None,
+    notice: str | None = None,
+) -> Session:
+    """End an active session (either side) or cancel a queued one (the young person).
+    Idempotent: ending an ended session returns it unchanged and pushes nothing."""
+    now = now or timezone.now()
+    reason = (reason or "").strip()[:REASON_MAX_CHARS]
+    with transaction.atomic():
+        session = Session.objects.select_for_update(of=("self",)).select_related("young_person", "counsellor").get(pk=session.pk)
+        if session.state in (SessionState.ENDED, SessionState.CANCELLED):
+            return session
+        was_queued = session.state == SessionState.QUEUED
+        session.state = SessionState.CANCELLED if was_queued else SessionState.ENDED
+        session.ended_at = now
+        session.ended_by = user
+        session.end_reason = reason or ("cancelled" if was_queued else "ended")
+        session.save(update_fields=["state", "ended_at", "ended_by", "end_reason"])
+        live = participants_live(session.conversation_id)
+        counsellor_ids = [p.user_id for p in live if p.role != ParticipantRole.YOUNG_PERSON]
+        if not was_queued:
+            who = user.public_name if user is not None and user.role != Role.YOUNG_PERSON else None
+            text = notice or (f"{who} ended the chat." if who else "The chat has ended.")
+            message_post_system(conversation_id=session.conversation_id, body=text)
+        events.push_session_ended(session, counsellor_ids)
+        events.push_queue_changed()
+    return session
+
+
+def sessions_close_silent(*, now: dt.datetime | None = None) -> list[int]:
+    """Close every active session silent for CHAT_SILENCE_TIMEOUT_S. Safe to run twice:
+    each session is re-checked under its lock."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=int(setting("CHAT_SILENCE_TIMEOUT_S", 1800)))
+    ids = list(
+        Session.objects.filter(state=SessionState.ACTIVE, conversation__last_activity_at__lt=cutoff).values_list("id", flat=True)
+    )
+    return [sid for sid in ids if session_close_if_silent(session_id=sid, now=now)]
+
+
+def session_close_if_silent(*, session_id: int, now: dt.datetime | None = None) -> bool:
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=int(setting("CHAT_SILENCE_TIMEOUT_S", 1800)))
+    with transaction.atomic():
+        session = Session.objects.select_for_update(of=("self",)).select_related("conversation").filter(pk=session_id).first()
+        if session is None or session.state != SessionState.ACTIVE:
+            return False
+        if session.conversation.last_activity_at >= cutoff:
+            return False
+        session_end(session=session, user=None, reason="silence", now=now, notice=SILENCE_NOTICE)
+    return True
+
+
+# --- notes, feedback, audit ------------------------------------------------------------
+def note_add(*, session: Session, author: User, body: str) -> CaseNote:
+    if not isinstance(body, str) or not body.strip():
+        raise InvalidInput("`body` must not be empty.")
+    if len(body) > NOTE_MAX_CHARS:
+        raise InvalidInput(f"`body` is limited to {NOTE_MAX_CHARS} characters.")
+    return CaseNote.objects.create(session=session, author=author, body=body)
+
+
+def feedback_submit(*, session: Session, rating: Any, comment: str = "") -> Feedback:
+    """One feedback per ended session (1-5 and an optional comment)."""
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise InvalidInput("`rating` must be an integer from 1 to 5.")
+    if not isinstance(comment, str) or len(comment) > 2000:
+        raise InvalidInput("`comment` must be a string of at most 2000 characters.")
+    if session.state != SessionState.ENDED:
+        raise InvalidInput("Feedback can be given once the chat has ended.")
+    try:
+        with transaction.atomic():
+            return Feedback.objects.create(session=session, rating=rating, comment=comment)
+    except IntegrityError as exc:
+        from config.exceptions import Conflict
+
+        raise Conflict("Feedback for this session was already given.") from exc
+
+
+def transcript_access_record(*, actor: User, conversation_id: int, via: str, after_seq: int = 0) -> None:
+    TranscriptAccess.objects.create(actor=actor, conversation_id=conversation_id, via=via, after_seq=after_seq)
+
+
+@dataclass
+class TranscriptPage:
+    conversation_id: int
+    after_seq: int
+    messages: list[Message]
+    last_seq: int
+    has_more: bool
+    last_read_seq: int | None
+
+
+def transcript_read(*, user: User, grant: Any, after_seq: int, limit: int, via: str) -> TranscriptPage:
+    """One page of messages after `after_seq`, oldest first. A supervisor reading a
+    conversation they are not part of leaves an audit row (TranscriptAccess)."""
+    from .selectors import message_list_since
+
+    if after_seq < 0:
+        raise InvalidInput("`after_seq` must be 0 or more.")
+    limit = max(1, min(limit, int(setting("CHAT_SYNC_PAGE", 200))))
+    if grant.oversight:
+        transcript_access_record(actor=user, conversation_id=grant.conversation.id, via=via, after_seq=after_seq)
+    rows = message_list_since(conversation_id=grant.conversation.id, after_seq=after_seq, limit=limit + 1)
+    last_seq = Conversation.objects.values_list("last_seq", flat=True).get(pk=grant.conversation.id)
+    return TranscriptPage(
+        conversation_id=grant.conversation.id,
+        after_seq=after_seq,
+        messages=rows[:limit],
+        last_seq=last_seq,
+        has_more=len(rows) > limit,
+        last_read_seq=grant.participant.last_read_seq if grant.participant else None,
+    )

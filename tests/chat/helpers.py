@@ -1,0 +1,65 @@
+"""Small async helpers for driving the chat protocol over WebsocketCommunicator."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from tests.conftest import ws_open, ws_receive_until
+
+
+class Peer:
+    """One authenticated socket for one user."""
+
+    def __init__(self, user, comm):
+        self.user = user
+        self.comm = comm
+
+    @classmethod
+    async def open(cls, user, token_for) -> Peer:
+        token = await database_sync_to_async(token_for)(user)
+        comm = await ws_open(token)
+        peer = cls(user, comm)
+        await peer.recv("chat.state")
+        return peer
+
+    async def send(self, **frame: Any) -> None:
+        await self.comm.send_json_to(frame)
+
+    async def send_raw(self, text: str) -> None:
+        await self.comm.send_to(text_data=text)
+
+    async def recv(self, frame_type: str, timeout: float = 5) -> dict:
+        return await ws_receive_until(self.comm, frame_type, timeout)
+
+    async def call(self, reply_type: str, **frame: Any) -> dict:
+        await self.send(**frame)
+        return await self.recv(reply_type)
+
+    async def error(self, **frame: Any) -> dict:
+        await self.send(**frame)
+        return await self.recv("error")
+
+    async def say(self, conversation: int, body: str, cmid: str | None = None) -> dict:
+        return await self.call("message.ack", type="message.send", conversation=conversation,
+                               client_msg_id=cmid or str(uuid.uuid4()), body=body)
+
+    async def drain(self, timeout: float = 0.3) -> list[dict]:
+        """Everything that arrives within `timeout` (to prove what did NOT arrive)."""
+        # receive_nothing does not cancel the app on timeout (receive_output would).
+        frames = []
+        while not await self.comm.receive_nothing(timeout=timeout):
+            out = await self.comm.receive_output()
+            if out.get("type") == "websocket.send":
+                frames.append(json.loads(out["text"]))
+        return frames
+
+    async def close(self) -> None:
+        await self.comm.disconnect()
+
+
+async def make(make_user, role: str, **extra):
+    return await database_sync_to_async(make_user)(role, **extra)
