@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from . import access, selectors, services
 from .models import Post
 from .payloads import board_payload, post_payload, thread_payload
+from .schema import annotate
 
 
 class Page(LimitOffsetPagination):
@@ -34,6 +35,8 @@ class ThreadCreateInput(serializers.Serializer):
 
 
 class BoardThreadsView(APIView):
+    inputs = {"post": ThreadCreateInput}
+
     def get(self, request: Request, board_id: int) -> Response:
         board = access.access_board_for_user(request.user, board_id)
         threads = access.threads_visible_to(request.user, board).select_related("author").order_by("-last_activity_at", "-id")
@@ -65,6 +68,8 @@ class PostCreateInput(serializers.Serializer):
 
 
 class ThreadPostsView(APIView):
+    inputs = {"post": PostCreateInput}
+
     def get(self, request: Request, thread_id: int) -> Response:
         thread = access.access_thread_for_user(request.user, thread_id)
         paginator = Page()
@@ -80,6 +85,8 @@ class ThreadPostsView(APIView):
 
 
 class PostDetailView(APIView):
+    inputs = {"patch": PostCreateInput}
+
     def get(self, request: Request, post_id: int) -> Response:
         post = access.access_post_for_reader(request.user, post_id)
         return Response(_posts_out([post], request.user)[0])
@@ -102,6 +109,8 @@ class ReactionInput(serializers.Serializer):
 
 
 class ReactionsView(APIView):
+    inputs = {"post": ReactionInput}
+
     def post(self, request: Request, post_id: int) -> Response:
         post = access.access_post_for_reader(request.user, post_id)
         data = ReactionInput(data=request.data)
@@ -132,8 +141,13 @@ class NotificationReadInput(serializers.Serializer):
 
 
 class NotificationReadView(APIView):
+    inputs = {"post": NotificationReadInput}
+
     def post(self, request: Request) -> Response:
         data = NotificationReadInput(data=request.data)
         data.is_valid(raise_exception=True)
         count = services.notifications_mark_read(user=request.user, ids=data.validated_data.get("ids"))
         return Response({"marked": count})
+
+
+annotate(globals(), "forums")

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from config.exceptions import ValidationFailed
 from forums.access import access_post_for_reader
+from forums.schema import annotate
 
 from . import access, selectors, services
 from .models import AuditEntry, ItemState, Queue, ReportReason, Sanction, WatchAction, WatchedWord
@@ -68,6 +69,8 @@ class DecideInput(serializers.Serializer):
 
 
 class ItemDecideView(APIView):
+    inputs = {"post": DecideInput}
+
     def post(self, request: Request, item_id: int) -> Response:
         item = access.access_item_for_moderator(request.user, item_id)
         data = DecideInput(data=request.data)
@@ -84,6 +87,8 @@ class ReportInput(serializers.Serializer):
 
 
 class ReportCreateView(APIView):
+    inputs = {"post": ReportInput}
+
     def post(self, request: Request) -> Response:
         data = ReportInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -114,6 +119,8 @@ class AppealInput(serializers.Serializer):
 
 
 class SanctionAppealView(APIView):
+    inputs = {"post": AppealInput}
+
     def post(self, request: Request, sanction_id: int) -> Response:
         sanction = access.access_sanction_for_user(request.user, sanction_id)
         data = AppealInput(data=request.data)
@@ -137,6 +144,8 @@ class AppealDecideInput(serializers.Serializer):
 
 
 class AppealDecideView(APIView):
+    inputs = {"post": AppealDecideInput}
+
     def post(self, request: Request, appeal_id: int) -> Response:
         appeal = access.access_appeal_for_moderator(request.user, appeal_id)
         data = AppealDecideInput(data=request.data)
@@ -158,6 +167,8 @@ class WatchedWordUpdateInput(serializers.Serializer):
 
 
 class WatchedWordListView(APIView):
+    inputs = {"post": WatchedWordInput}
+
     def get(self, request: Request) -> Response:
         access.require_moderator(request.user)
         words = WatchedWord.objects.order_by("-is_active", "phrase")
@@ -172,6 +183,8 @@ class WatchedWordListView(APIView):
 
 
 class WatchedWordDetailView(APIView):
+    inputs = {"patch": WatchedWordUpdateInput}
+
     def patch(self, request: Request, word_id: int) -> Response:
         word = access.access_watched_word_for_moderator(request.user, word_id)
         data = WatchedWordUpdateInput(data=request.data)
@@ -201,3 +214,6 @@ class AuditListView(APIView):
         paginator = Page()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response([audit_payload(e) for e in page])
+
+
+annotate(globals(), "moderation")
