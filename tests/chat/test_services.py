@@ -1,0 +1,181 @@
+"""Services and selectors: silence timeout, integration contracts, estimates, races."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import uuid
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from accounts.models import Role
+from chat import selectors, services
+from chat.exceptions import AlreadyTaken, QueueEmpty
+from chat.models import Conversation, CounsellorStatus, Message, Participant, Session
+
+pytestmark = [pytest.mark.django_db]
+
+
+def _active(make_user, body="hello"):
+    yp = make_user(Role.YOUNG_PERSON)
+    co = make_user(Role.COUNSELLOR)
+    result = services.session_request(young_person=yp, topic="t", body=body)
+    services.counsellor_status_set(user=co, status="available")
+    session = services.session_accept(counsellor=co, session_id=result.session.id)
+    return yp, co, session
+
+
+def _participant(user, session):
+    p = Participant.objects.get(conversation_id=session.conversation_id, user=user)
+    p.user = user
+    return p
+
+
+def test_silent_session_is_closed_with_a_message(make_user, capture_events, settings, django_capture_on_commit_callbacks):
+    settings.CHAT_SILENCE_TIMEOUT_S = 600
+    yp, co, session = _active(make_user)
+    now = timezone.now()
+    assert services.sessions_close_silent(now=now + dt.timedelta(seconds=599)) == []
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.sessions_close_silent(now=now + dt.timedelta(seconds=601)) == [session.id]
+    session.refresh_from_db()
+    assert session.state == "ended" and session.end_reason == "silence" and session.ended_by is None
+    last = Message.objects.filter(conversation_id=session.conversation_id).order_by("-seq").first()
+    assert last.kind == "system" and "quiet" in last.body
+    pushed = {payload["type"] for group, payload in capture_events if group == f"user.{yp.id}"}
+    assert {"session.ended", "message.new"} <= pushed
+    # Idempotent: a second run (at-least-once delivery) changes nothing.
+    assert services.sessions_close_silent(now=now + dt.timedelta(seconds=900)) == []
+    assert services.session_close_if_silent(session_id=session.id, now=now + dt.timedelta(days=1)) is False
+
+
+def test_activity_postpones_the_silence_timeout(make_user, settings):
+    settings.CHAT_SILENCE_TIMEOUT_S = 600
+    yp, co, session = _active(make_user)
+    later = timezone.now() + dt.timedelta(seconds=500)
+    services.message_send(participant=_participant(yp, session), client_msg_id=uuid.uuid4(), body="still here", now=later)
+    assert services.sessions_close_silent(now=later + dt.timedelta(seconds=300)) == []
+
+
+def test_integration_contracts_for_triage_and_escalation(make_user):
+    yp, co, session = _active(make_user, body="Things are hard at home")
+    for i in range(6):
+        services.message_send(participant=_participant(yp if i % 2 else co, session), client_msg_id=uuid.uuid4(), body=f"m{i}")
+    last = Message.objects.filter(conversation_id=session.conversation_id).order_by("-seq").first()
+    info = selectors.triage_source_message(last.id)
+    assert info.text == "m5" and info.author_id == yp.id and info.conversation_id == session.conversation_id
+    assert [c["body"] for c in info.context] == ["m0", "m1", "m2", "m3", "m4"]
+    assert set(info.context[0]) == {"sender", "role", "body", "sent_at"} and info.context[0]["role"] == "counsellor"
+    req = selectors.triage_source_request(session.id)
+    assert req.text == "t\nThings are hard at home" and req.author_id == yp.id and req.context == []
+    assert selectors.conversation_participant_ids(session.conversation_id) == [yp.id, co.id]
+    system = services.message_post_system(conversation_id=session.conversation_id, body="A clinician is joining.")
+    assert system.sender is None and system.kind == "system" and system.seq == last.seq + 1
+    from triage.models import Assessment
+
+    assessed = Assessment.objects.filter(source_type="chat_message").values_list("source_id", flat=True)
+    staff_ids = set(Message.objects.filter(sender=co).values_list("id", flat=True))
+    assert not staff_ids & set(assessed)  # staff messages are not triaged
+    assert Assessment.objects.filter(source_type="session_request", source_id=session.id).exists()
+
+
+def test_risky_request_jumps_the_queue_and_escalates(make_user):
+    from triage.models import Escalation
+
+    first = services.session_request(young_person=make_user(Role.YOUNG_PERSON), body="hi")
+    risky = services.session_request(young_person=make_user(Role.YOUNG_PERSON), body="I want to kill myself tonight")
+    assert risky.position == 1 and risky.session.risk_level in ("high", "imminent")
+    assert Escalation.objects.filter(source_type="session_request", source_id=risky.session.id).exists()
+    assert selectors.queue_position(session=Session.objects.get(pk=first.session.id)) == 2
+    crisis = Message.objects.filter(conversation_id=risky.session.conversation_id, kind="system").get()
+    assert "999" in crisis.body
+
+
+def test_eta_estimate_uses_handling_time_and_available_capacity(make_user, settings):
+    settings.CHAT_DEFAULT_HANDLING_S = 600
+    est = selectors.queue_estimate()
+    assert est.capacity == 0 and est.eta_s(2) == 1200
+    co = make_user(Role.COUNSELLOR)
+    CounsellorStatus.objects.create(user=co, status="available", capacity=3)
+    assert selectors.queue_estimate().eta_s(3) == 600
+
+
+def test_operating_hours(settings):
+    settings.TIME_ZONE = "UTC"
+    settings.CHAT_OPERATING_HOURS = None
+    monday_3am = dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.UTC)
+    assert selectors.operating_hours_open(now=monday_3am)
+    settings.CHAT_OPERATING_HOURS = {"days": [0, 1, 2, 3, 4], "open": "09:00", "close": "17:00"}
+    assert not selectors.operating_hours_open(now=monday_3am)
+    assert selectors.operating_hours_open(now=monday_3am.replace(hour=10))
+    settings.CHAT_OPERATING_HOURS = {"days": [6], "open": "20:00", "close": "04:00"}  # Sunday night
+    assert selectors.operating_hours_open(now=monday_3am)
+    assert not selectors.operating_hours_open(now=monday_3am.replace(hour=5))
+
+
+def test_one_open_session_per_young_person(make_user):
+    yp = make_user(Role.YOUNG_PERSON)
+    a = services.session_request(young_person=yp, body="one")
+    b = services.session_request(young_person=yp, body="two")
+    assert a.session.id == b.session.id and b.resumed
+    assert Session.objects.filter(young_person=yp).count() == 1
+    assert Conversation.objects.count() == 1
+
+
+@pytest.mark.real
+def test_two_counsellors_racing_for_one_request_on_postgres(make_user):
+    """Real concurrency (two connections, PostgreSQL row locks): exactly one wins."""
+    yp = make_user(Role.YOUNG_PERSON)
+    request = services.session_request(young_person=yp, body="please")
+    racers = [make_user(Role.COUNSELLOR) for _ in range(4)]
+    for co in racers:
+        services.counsellor_status_set(user=co, status="available")
+    for specific in (False, True):
+        if specific:
+            Session.objects.filter(pk=request.session.id).update(state="queued", counsellor=None)
+        barrier = threading.Barrier(len(racers))
+        outcomes: list = []
+
+        def race(co, specific=specific):
+            try:
+                barrier.wait()
+                s = services.session_accept(counsellor=co, session_id=request.session.id if specific else None)
+                outcomes.append(("won", co.id, s.id))
+            except (AlreadyTaken, QueueEmpty) as exc:
+                outcomes.append(("lost", co.id, exc.code))
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=race, args=(co,)) for co in racers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        winners = [o for o in outcomes if o[0] == "won"]
+        assert len(winners) == 1 and len(outcomes) == len(racers), outcomes
+        session = Session.objects.get(pk=request.session.id)
+        assert session.counsellor_id == winners[0][1]
+
+
+@pytest.mark.real
+def test_silence_sweeper_runs_in_a_real_celery_worker(make_user, celery_worker, settings):
+    """The beat task, sent through the broker to a worker process: ids serialise, the
+    service runs against the same database, and a second delivery is harmless."""
+    from chat.tasks import session_close_if_silent, sessions_close_silent
+
+    yp, co, session = _active(make_user)
+    Conversation.objects.filter(pk=session.conversation_id).update(last_activity_at=timezone.now() - dt.timedelta(days=1))
+    sessions_close_silent.delay()
+    session_close_if_silent.delay(session.id)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        session.refresh_from_db()
+        if session.state == "ended":
+            break
+        time.sleep(0.2)
+    assert session.state == "ended" and session.end_reason == "silence"
+    time.sleep(0.5)
+    assert Message.objects.filter(conversation_id=session.conversation_id, body__contains="quiet").count() == 1
