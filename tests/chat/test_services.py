@@ -139,7 +139,7 @@ def test_two_counsellors_racing_for_one_request_on_postgres(make_user):
         barrier = threading.Barrier(len(racers))
         outcomes: list = []
 
-        def race(co, specific=specific):
+        def race(co, specific=specific, barrier=barrier, outcomes=outcomes):
             try:
                 barrier.wait()
                 s = services.session_accept(counsellor=co, session_id=request.session.id if specific else None)
