@@ -69,6 +69,44 @@ class TokenBucket:
 
 
 class ClientConsumer(AsyncWebsocketConsumer):
+    # Channels assigns `channel_receive` (the channel-layer reader) in __call__. A Redis
+    # restart or timeout would raise out of it and kill the socket; instead we keep the
+    # socket, retry, and once the layer answers again rejoin our groups and resend the
+    # connect-time state (chat.state, escalation.list) so nothing missed stays missed.
+    @property
+    def channel_receive(self):
+        return self._resilient_channel_receive
+
+    @channel_receive.setter
+    def channel_receive(self, reader) -> None:
+        self._raw_channel_receive = reader
+
+    async def _resilient_channel_receive(self):
+        failed = False
+        while True:
+            try:
+                message = await self._raw_channel_receive()
+            except Exception as exc:
+                if not failed:
+                    logger.warning("channel layer receive failed (%s); retrying", type(exc).__name__)
+                failed = True
+                await asyncio.sleep(0.5)
+                continue
+            if failed:
+                self._tasks.append(asyncio.create_task(self._recover_after_layer_failure()))
+            return message
+
+    async def _recover_after_layer_failure(self) -> None:
+        if self.user is None:
+            return
+        for group in list(self.joined):
+            try:
+                await self.channel_layer.group_add(group, self.channel_name)
+            except Exception:
+                logger.warning("could not rejoin group after layer failure", exc_info=True)
+                return
+        await self._run_connect_hooks(self.user)
+
     async def connect(self) -> None:
         self.user = None
         self.token_id: int | None = None
@@ -157,8 +195,11 @@ class ClientConsumer(AsyncWebsocketConsumer):
     async def _apply(self, result: wsproto.WsResult) -> None:
         for group in result.join:
             if group not in self.joined:
-                await self.channel_layer.group_add(group, self.channel_name)
-                self.joined.add(group)
+                self.joined.add(group)  # kept even if the add fails: recovery re-adds it
+                try:
+                    await self.channel_layer.group_add(group, self.channel_name)
+                except Exception as exc:
+                    logger.warning("group_add failed (%s); will rejoin when the layer recovers", type(exc).__name__)
         for group in result.leave:
             if group in self.joined:
                 await self.channel_layer.group_discard(group, self.channel_name)
@@ -188,6 +229,9 @@ class ClientConsumer(AsyncWebsocketConsumer):
         self._tasks = [asyncio.create_task(self._revalidate_loop())]
         await self._apply(wsproto.WsResult(join=[user_group(user.id), role_group(user.role)]))
         await self._send({"type": "auth.ok", "user": self._user_payload(), "ref": ref})
+        await self._run_connect_hooks(user)
+
+    async def _run_connect_hooks(self, user) -> None:
         for hook in wsproto.connect_hooks():
             try:
                 result = await database_sync_to_async(hook)(user)

@@ -128,7 +128,7 @@ class Client:
                     raise ConnectionError(first)
                 self.reconnects += 1
                 return [first]
-            except (OSError, asyncio.TimeoutError, websockets.WebSocketException, ConnectionError):
+            except (TimeoutError, OSError, websockets.WebSocketException, ConnectionError):
                 await self.close()
                 if time.monotonic() > deadline:
                     raise

@@ -16,7 +16,14 @@ from django.utils import timezone
 
 from accounts.models import Role, Shift, Tier
 from accounts.tokens import token_issue
-from tests.faults import Client, PrivateRedis, celery_beat_proc, celery_worker_proc, daphne_proc, env_with
+from tests.faults import (
+    Client,
+    PrivateRedis,
+    celery_beat_proc,
+    celery_worker_proc,
+    daphne_proc,
+    env_with,
+)
 from triage.models import Escalation
 
 pytestmark = [pytest.mark.real, pytest.mark.timeout(240)]
@@ -93,7 +100,7 @@ async def _scenario(url, clinician_token, pairs, redis, worker) -> dict:
                 while not done.is_set():
                     try:
                         _record(await clinician.recv(timeout=0.5))
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         continue
             except Exception:
                 await clinician.close()
