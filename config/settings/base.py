@@ -280,3 +280,6 @@ ESCALATION_ACK_SECONDS = {
 TRIAGE_MODEL_DISPATCH = env_bool("TRIAGE_MODEL_DISPATCH", True)
 # Run the beat schedule inside the ASGI process (embedded mode only; see config/embedded_beat.py).
 EMBEDDED_BEAT = False
+# Trained triage artefacts (built by `manage.py triage train`; not committed: ~90 MB).
+TRIAGE_MODEL_DIR = os.environ.get("TRIAGE_MODEL_DIR", str(VAR_DIR / "models"))
+TRIAGE_DATA_DIR = os.environ.get("TRIAGE_DATA_DIR", str((BASE_DIR / ".." / "shared" / "data" / "triage").resolve()))
