@@ -74,14 +74,14 @@ class EscalationAcknowledgeView(APIView):
         )
 
 
-class NoteInput(serializers.Serializer):
+class EscalationNoteInput(serializers.Serializer):
     body = serializers.CharField(max_length=4000)
 
 
 class EscalationNoteView(APIView):
-    @extend_schema(request=NoteInput, responses={201: None}, summary="Add a note")
+    @extend_schema(request=EscalationNoteInput, responses={201: None}, summary="Add a note")
     def post(self, request: Request, escalation_id: int) -> Response:
-        data = NoteInput(data=request.data)
+        data = EscalationNoteInput(data=request.data)
         data.is_valid(raise_exception=True)
         note = svc.escalation_note_add(
             user=request.user, escalation_id=escalation_id, body=data.validated_data["body"]
@@ -91,17 +91,17 @@ class EscalationNoteView(APIView):
         )
 
 
-class HandoverInput(serializers.Serializer):
+class EscalationHandoverInput(serializers.Serializer):
     to = serializers.IntegerField(help_text="user id of the clinician taking over")
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class EscalationHandoverView(APIView):
     @extend_schema(
-        request=HandoverInput, responses={200: SNAPSHOT}, summary="Hand over to another clinician"
+        request=EscalationHandoverInput, responses={200: SNAPSHOT}, summary="Hand over to another clinician"
     )
     def post(self, request: Request, escalation_id: int) -> Response:
-        data = HandoverInput(data=request.data)
+        data = EscalationHandoverInput(data=request.data)
         data.is_valid(raise_exception=True)
         escalation = svc.escalation_handover(
             user=request.user,
@@ -112,17 +112,17 @@ class EscalationHandoverView(APIView):
         return Response(svc.escalation_snapshot(escalation))
 
 
-class ResolveInput(serializers.Serializer):
+class EscalationResolveInput(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=Outcome.choices)
     note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
 
 
 class EscalationResolveView(APIView):
     @extend_schema(
-        request=ResolveInput, responses={200: SNAPSHOT}, summary="Resolve with an outcome"
+        request=EscalationResolveInput, responses={200: SNAPSHOT}, summary="Resolve with an outcome"
     )
     def post(self, request: Request, escalation_id: int) -> Response:
-        data = ResolveInput(data=request.data)
+        data = EscalationResolveInput(data=request.data)
         data.is_valid(raise_exception=True)
         escalation = svc.escalation_resolve(
             user=request.user, escalation_id=escalation_id, **data.validated_data
