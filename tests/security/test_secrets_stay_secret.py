@@ -1,0 +1,82 @@
+"""S6: no chat text or tokens in logs; chat text encrypted at rest in Redis."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import redis
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from accounts.models import Role
+from tests.conftest import ws_open, ws_receive_until
+
+SECRET = "my-secret-words-about-home-7731"
+
+
+@pytest.mark.real
+def test_chat_text_is_encrypted_in_redis():
+    layer = get_channel_layer()
+    assert settings.CHANNEL_LAYERS["default"]["CONFIG"]["symmetric_encryption_keys"]
+
+    async def send_and_inspect() -> list[bytes]:
+        channel = await layer.new_channel()
+        await layer.group_add("s6.test", channel)
+        await layer.group_send("s6.test", {"type": "client.event", "payload": {"type": "message.new", "body": SECRET}})
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        blobs = []
+        for key in client.scan_iter(match=f"{layer.prefix}*"):
+            kind = client.type(key)
+            if kind == b"zset":
+                blobs += client.zrange(key, 0, -1)
+            elif kind == b"list":
+                blobs += client.lrange(key, 0, -1)
+            elif kind == b"string":
+                blobs.append(client.get(key))
+        message = await layer.receive(channel)
+        assert message["payload"]["body"] == SECRET  # decrypts for the consumer
+        await layer.group_discard("s6.test", channel)
+        return blobs
+
+    blobs = async_to_sync(send_and_inspect)()
+    assert blobs, "the message should have been queued in Redis"
+    assert not any(SECRET.encode() in blob for blob in blobs)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_no_chat_text_or_tokens_in_logs(caplog, make_user, token_for):
+    from channels.db import database_sync_to_async
+
+    from chat import services as chat
+
+    caplog.set_level(logging.DEBUG)
+    young = await database_sync_to_async(make_user)(Role.YOUNG_PERSON)
+    counsellor = await database_sync_to_async(make_user)(Role.COUNSELLOR)
+    token = await database_sync_to_async(token_for)(young)
+
+    def flow():
+        request = chat.session_request(young_person=young, topic="home", body=SECRET)
+        chat.counsellor_status_set(user=counsellor, status="available", capacity=1)
+        return chat.session_accept(counsellor=counsellor, session_id=request.session.id)
+
+    session = await database_sync_to_async(flow)()
+    ws = await ws_open(token)
+    await ws.send_json_to({"type": "message.send", "conversation": session.conversation_id,
+                           "client_msg_id": "3f1b0c9e-0000-4000-8000-000000000001", "body": SECRET + " again"})
+    await ws_receive_until(ws, "message.ack")
+    await ws.send_json_to({"type": "no.such.type", "body": SECRET})
+    await ws_receive_until(ws, "error")
+    await ws.disconnect()
+
+    from django.test import Client
+
+    http = Client()
+    await database_sync_to_async(http.post)(
+        "/api/v1/auth/login/", {"handle": young.handle, "password": "wrong-" + SECRET}, content_type="application/json"
+    )
+    await database_sync_to_async(http.get)("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert caplog.records, "logging was captured"
+    assert SECRET not in caplog.text
+    assert token not in caplog.text
