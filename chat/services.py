@@ -323,7 +323,7 @@ def session_request(
             raise InvalidInput("`client_msg_id` must be a UUID.") from exc
     existing = session_open_for(young_person_id=young_person.id)
     if existing is not None:
-        return session_status(session=existing)
+        return _request_resume(session=existing, young_person=young_person, body=body, cmid=cmid, now=now)
     outside = not operating_hours_open(now=now)
     try:
         with transaction.atomic():
@@ -336,7 +336,7 @@ def session_request(
             if body.strip():
                 opening = _message_store(
                     conversation=conversation, body=body, sender=young_person, kind=MessageKind.TEXT,
-                    client_msg_id=cmid, now=now,
+                    client_msg_id=cmid or _derived_msg_id(session.id, body), now=now,
                 )
             text = request_text(topic=topic, body=body)
             assessment = assessment_record(
@@ -351,17 +351,45 @@ def session_request(
             session.risk_level = assessment.level
             session.priority = level_rank(assessment.level)
             session.save(update_fields=["opening_message", "assessment", "risk_level", "priority"])
+            stored = [opening] if opening is not None else []
             if assessment.action == "escalate":
-                _crisis_message_post(conversation=conversation, now=now)
+                stored.append(_crisis_message_post(conversation=conversation, now=now))
+            # The young person's other devices (and this one, for the crisis resources).
+            live = participants_live(conversation.id)
+            for message in stored:
+                events.push_message_new(message, live)
             events.push_queue_changed()
     except IntegrityError:
         # A second device raced us to the one open request allowed: join that one.
         existing = session_open_for(young_person_id=young_person.id)
         if existing is None:
             raise
-        return session_status(session=existing)
+        return _request_resume(session=existing, young_person=young_person, body=body, cmid=cmid, now=now)
     position = queue_position(session=session)
     return RequestResult(session, position, queue_estimate().eta_s(position), False, outside)
+
+
+def _derived_msg_id(session_id: int, body: str) -> uuid.UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"earlyhelp:session:{session_id}:{body}")
+
+
+def _request_resume(
+    *, session: Session, young_person: User, body: str, cmid: uuid.UUID | None, now: dt.datetime
+) -> RequestResult:
+    """Asking again while a session is open returns it. Words sent with the repeat are
+    kept as a message (every word kept), once: without a client id, one is derived from
+    the session and the text, so a client resending its request does not double it."""
+    if body.strip():
+        participant = Participant.objects.get(conversation_id=session.conversation_id, user_id=young_person.id)
+        participant.user = young_person
+        message_send(
+            participant=participant,
+            client_msg_id=cmid or _derived_msg_id(session.id, body),
+            body=body,
+            now=now,
+        )
+        session.refresh_from_db()
+    return session_status(session=session)
 
 
 def counsellor_status_set(*, user: User, status: str, capacity: int | None = None) -> CounsellorStatus:

@@ -179,3 +179,13 @@ def test_silence_sweeper_runs_in_a_real_celery_worker(make_user, celery_worker, 
     assert session.state == "ended" and session.end_reason == "silence"
     time.sleep(0.5)
     assert Message.objects.filter(conversation_id=session.conversation_id, body__contains="quiet").count() == 1
+
+
+def test_asking_again_keeps_new_words_once(make_user):
+    yp = make_user(Role.YOUNG_PERSON)
+    first = services.session_request(young_person=yp, body="I need to talk")
+    services.session_request(young_person=yp, body="I need to talk")  # the app resent its request
+    services.session_request(young_person=yp, body="it's about my dad")
+    services.session_request(young_person=yp, body="it's about my dad")
+    bodies = list(Message.objects.filter(conversation_id=first.session.conversation_id).order_by("seq").values_list("body", flat=True))
+    assert bodies == ["I need to talk", "it's about my dad"]
