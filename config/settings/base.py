@@ -231,7 +231,7 @@ WS_AUTH_TIMEOUT_S = 10
 WS_RATE_PER_S = float(os.environ.get("WS_RATE_PER_S", "10"))
 WS_RATE_BURST = int(os.environ.get("WS_RATE_BURST", "30"))
 # How often an open socket re-checks that its user and token are still valid.
-WS_REVALIDATE_S = 30
+WS_REVALIDATE_S = float(os.environ.get("WS_REVALIDATE_S", "30"))
 MESSAGE_MAX_CHARS = 4000
 
 # --- Domain -------------------------------------------------------------------------
