@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from accounts.models import Role, User
 
-from .exceptions import NotParticipant, SessionNotFound
+from .exceptions import NotParticipant
 from .models import Conversation, Participant, Session
 
 STAFF_CHAT_ROLES = (Role.COUNSELLOR, Role.SUPERVISOR)
@@ -54,7 +54,7 @@ def access_session_for_participant(*, user: User, session_id: int) -> Session:
     """A session the caller is live in: its young person or its current counsellor."""
     session = Session.objects.filter(pk=session_id).first()
     if session is None:
-        raise SessionNotFound()
+        raise NotParticipant()  # unknown and not-yours look the same
     if session.young_person_id == user.id:
         return session
     if session.counsellor_id == user.id:
@@ -65,7 +65,7 @@ def access_session_for_participant(*, user: User, session_id: int) -> Session:
 def access_session_for_young_person(*, user: User, session_id: int) -> Session:
     session = Session.objects.filter(pk=session_id).first()
     if session is None:
-        raise SessionNotFound()
+        raise NotParticipant()  # unknown and not-yours look the same
     if session.young_person_id != user.id:
         raise NotParticipant()
     return session
@@ -75,7 +75,7 @@ def access_session_for_staff(*, user: User, session_id: int) -> Session:
     """Case notes and handover: counsellors who took part, and supervisors."""
     session = Session.objects.filter(pk=session_id).first()
     if session is None:
-        raise SessionNotFound()
+        raise NotParticipant()  # unknown and not-yours look the same
     if user.role == Role.SUPERVISOR:
         return session
     if user.role != Role.COUNSELLOR:
@@ -89,7 +89,7 @@ def access_session_for_reader(*, user: User, session_id: int) -> Session:
     """Session details: anyone who took part, and supervisors."""
     session = Session.objects.filter(pk=session_id).first()
     if session is None:
-        raise SessionNotFound()
+        raise NotParticipant()  # unknown and not-yours look the same
     if session.young_person_id == user.id:
         return session
     if user.role == Role.SUPERVISOR:

@@ -196,7 +196,7 @@ def message_send(
                 return SendResult(existing, created=False)
             if not Participant.objects.filter(pk=participant.pk, left_at__isnull=True).exists():
                 raise NotParticipant()
-            session = Session.objects.only("state").get(conversation_id=conversation.id)
+            session = Session.objects.only("state", "priority").get(conversation_id=conversation.id)
             if session.state not in (SessionState.QUEUED, SessionState.ACTIVE):
                 raise SessionClosed()
             message = _message_store(
@@ -207,6 +207,7 @@ def message_send(
                 assessment = _triage(message=message, source_type="chat_message", source_id=message.id, text=body)
                 if assessment.action == "escalate":
                     extra.append(_crisis_message_post(conversation=conversation, now=now))
+                _queue_reprioritise(session=session, level=assessment.level)
             live = participants_live(conversation.id)
             for m in [message, *extra]:
                 events.push_message_new(m, live)
@@ -217,6 +218,14 @@ def message_send(
             raise
         return SendResult(existing, created=False)
     return SendResult(message, created=True, extra=extra)
+
+
+def _queue_reprioritise(*, session: Session, level: str) -> None:
+    """Words written while waiting count: a riskier message moves the request up."""
+    if session.state != SessionState.QUEUED or level_rank(level) <= session.priority:
+        return
+    Session.objects.filter(pk=session.pk, state=SessionState.QUEUED).update(priority=level_rank(level), risk_level=level)
+    events.push_queue_changed()
 
 
 def _message_retry(*, user: User, cmid: uuid.UUID, conversation_id: int) -> Message | None:

@@ -93,7 +93,7 @@ def test_supervisor_reads_are_audited_and_others_are_refused(people):
     assert other_co.post(f"/api/v1/chat/sessions/{sid}/notes/", {"body": "x"}, format="json").status_code == 403
     assert other_yp.get("/api/v1/chat/queue/").json()["error"]["code"] == "wrong_role"
     assert people["co"][1].post("/api/v1/chat/sessions/", {"body": "x"}, format="json").json()["error"]["code"] == "wrong_role"
-    assert other_yp.get("/api/v1/chat/sessions/999999/").json()["error"]["code"] == "not_found"
+    assert other_yp.get("/api/v1/chat/sessions/999999/").json()["error"]["code"] == "not_participant"
 
     assert sup.get(f"/api/v1/chat/conversations/{conv}/messages/").status_code == 200
     assert TranscriptAccess.objects.filter(actor=people["sup"][0], conversation_id=conv, via="rest").count() == 1

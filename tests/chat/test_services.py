@@ -189,3 +189,15 @@ def test_asking_again_keeps_new_words_once(make_user):
     services.session_request(young_person=yp, body="it's about my dad")
     bodies = list(Message.objects.filter(conversation_id=first.session.conversation_id).order_by("seq").values_list("body", flat=True))
     assert bodies == ["I need to talk", "it's about my dad"]
+
+
+def test_a_risky_message_while_waiting_moves_the_request_up(make_user):
+    first = services.session_request(young_person=make_user(Role.YOUNG_PERSON), body="hi")
+    yp = make_user(Role.YOUNG_PERSON)
+    waiting = services.session_request(young_person=yp, body="hello")
+    assert waiting.position == 2
+    services.message_send(participant=_participant(yp, waiting.session), client_msg_id=uuid.uuid4(),
+                          body="I want to kill myself tonight")
+    session = Session.objects.get(pk=waiting.session.id)
+    assert session.risk_level in ("high", "imminent") and selectors.queue_position(session=session) == 1
+    assert selectors.queue_position(session=Session.objects.get(pk=first.session.id)) == 2

@@ -151,7 +151,7 @@ async def test_every_error_code(make_user, token_for, settings):
     assert (await yp.error(type="session.accept"))["code"] == "wrong_role"
     assert (await co.error(type="session.request", body="hi"))["code"] == "wrong_role"
     assert (await yp.error(type="sync", conversation=conv + 999))["code"] == "not_participant"
-    assert (await yp.error(type="session.end", session=assigned["session"] + 999))["code"] == "not_found"
+    assert (await yp.error(type="session.end", session=assigned["session"] + 999))["code"] == "not_participant"
 
     # Per-user message rate (service), explicit, and the refused message can be retried later.
     await yp.drain()
@@ -165,6 +165,7 @@ async def test_every_error_code(make_user, token_for, settings):
     await co2.call("counsellor.status", type="counsellor.status", status="available", capacity=1)
     assert (await co2.error(type="session.accept"))["code"] == "queue_empty"
     assert (await co2.error(type="session.accept", session=assigned["session"]))["code"] == "conflict"
+    assert (await co2.error(type="session.accept", session=assigned["session"] + 999))["code"] == "not_found"
     assert (await co2.error(type="counsellor.status", status="sleeping"))["code"] == "validation_error"
     other = await Peer.open(await make(make_user, Role.YOUNG_PERSON), token_for)
     await other.call("session.queued", type="session.request", body="hello")
