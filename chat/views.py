@@ -81,7 +81,7 @@ class SessionListView(APIView):
 
 
 class SessionDetailView(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT, summary="One session (with queue position while waiting)")
+    @extend_schema(responses=OpenApiTypes.OBJECT, summary="One session (with queue position while waiting)", operation_id="chat_session_detail")
     def get(self, request, session_id: int):
         session = access_session_for_reader(user=request.user, session_id=session_id)
         data = events.session_dict(session, staff=_staff(request.user))
