@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from accounts.models import Role, User
 
 from .exceptions import NotParticipant
-from .models import Conversation, Participant, Session
+from .models import Conversation, Participant, ParticipantRole, Session
 
 STAFF_CHAT_ROLES = (Role.COUNSELLOR, Role.SUPERVISOR)
 
@@ -34,12 +34,16 @@ def access_conversation_for_sender(*, user: User, conversation_id: int) -> Parti
     )
     if participant is None:
         raise NotParticipant()
+    if participant.role == ParticipantRole.OBSERVER:
+        raise NotParticipant("Observing supervisors can read but not write.")
     return participant
 
 
 def access_conversation_for_reader(*, user: User, conversation_id: int) -> ReadGrant:
     """Young person: their own; counsellor: any they took part in; supervisor: any (audited)."""
     participant = Participant.objects.select_related("conversation").filter(conversation_id=conversation_id, user_id=user.id).first()
+    if participant is not None and participant.role == ParticipantRole.OBSERVER:
+        return ReadGrant(participant.conversation, participant, oversight=True)
     if participant is not None:
         return ReadGrant(participant.conversation, participant, oversight=False)
     if user.role != Role.SUPERVISOR:
@@ -97,3 +101,12 @@ def access_session_for_reader(*, user: User, session_id: int) -> Session:
     if Participant.objects.filter(conversation_id=session.conversation_id, user_id=user.id).exists():
         return session
     raise NotParticipant()
+
+
+def access_session_for_supervisor(*, user: User, session_id: int) -> Session:
+    session = Session.objects.filter(pk=session_id).first()
+    if user.role != Role.SUPERVISOR:
+        raise NotParticipant()
+    if session is None:
+        raise NotParticipant()  # unknown and not-yours look the same
+    return session

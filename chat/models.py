@@ -26,6 +26,8 @@ class ParticipantRole(models.TextChoices):
     YOUNG_PERSON = "young_person", "Young person"
     COUNSELLOR = "counsellor", "Counsellor"
     SUPERVISOR = "supervisor", "Supervisor"
+    # A supervisor watching live: receives the conversation's events, cannot write.
+    OBSERVER = "observer", "Supervisor observing"
 
 
 class Participant(models.Model):

@@ -38,6 +38,7 @@ def conversation_participant_ids(conversation_id: int) -> list[int]:
     Counsellors who transferred out keep the transcript but not the live feed."""
     return list(
         Participant.objects.filter(conversation_id=conversation_id, left_at__isnull=True)
+        .exclude(role="observer")
         .order_by("id")
         .values_list("user_id", flat=True)
     )

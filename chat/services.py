@@ -530,7 +530,7 @@ def session_end(
         session.end_reason = reason or ("cancelled" if was_queued else "ended")
         session.save(update_fields=["state", "ended_at", "ended_by", "end_reason"])
         live = participants_live(session.conversation_id)
-        counsellor_ids = [p.user_id for p in live if p.role != ParticipantRole.YOUNG_PERSON]
+        counsellor_ids = [p.user_id for p in live if p.role in (ParticipantRole.COUNSELLOR, ParticipantRole.SUPERVISOR)]
         if not was_queued:
             who = user.public_name if user is not None and user.role != Role.YOUNG_PERSON else None
             text = notice or (f"{who} ended the chat." if who else "The chat has ended.")
@@ -624,3 +624,25 @@ def transcript_read(*, user: User, grant: Any, after_seq: int, limit: int, via: 
         has_more=len(rows) > limit,
         last_read_seq=grant.participant.last_read_seq if grant.participant else None,
     )
+
+
+def session_observe(*, session: Session, supervisor: User, on: bool) -> bool:
+    """A supervisor starts (or stops) watching a live session: they receive its events
+    (staff payloads) without being able to write. Starting is audited like a read."""
+    now = timezone.now()
+    with transaction.atomic():
+        existing = Participant.objects.filter(conversation_id=session.conversation_id, user=supervisor).first()
+        if existing is not None and existing.role != ParticipantRole.OBSERVER:
+            return on  # already in the conversation for real (e.g. after a transfer)
+        if not on:
+            Participant.objects.filter(pk=getattr(existing, "pk", None)).update(left_at=now)
+            return False
+        if session.state not in (SessionState.QUEUED, SessionState.ACTIVE):
+            raise SessionClosed()
+        # Not _join: watching is not activity, so it must not postpone the silence timeout.
+        Participant.objects.update_or_create(
+            conversation_id=session.conversation_id, user=supervisor,
+            defaults={"role": ParticipantRole.OBSERVER, "left_at": None, "joined_at": now},
+        )
+        transcript_access_record(actor=supervisor, conversation_id=session.conversation_id, via="observe")
+    return True

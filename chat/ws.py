@@ -19,6 +19,7 @@ from .access import (
     access_conversation_for_sender,
     access_session_for_participant,
     access_session_for_staff,
+    access_session_for_supervisor,
     access_session_for_young_person,
 )
 from .models import CounsellorStatus, SessionState
@@ -196,6 +197,14 @@ def _queue_payload() -> dict[str, Any]:
 def sessions_live(user, frame):
     live = sessions_for_user(user=user, state=SessionState.ACTIVE, everyone=True)
     return {"type": "sessions.live", "sessions": [events.session_dict(s, staff=True) for s in live], "ref": _ref(frame)}
+
+
+@ws_handler("session.observe", roles=[Role.SUPERVISOR])
+def session_observe(user, frame):
+    session = access_session_for_supervisor(user=user, session_id=field_int(frame, "session"))
+    on = services.session_observe(session=session, supervisor=user, on=_bool(frame, "on", True))
+    return {"type": "session.observing", "session": session.id, "conversation": session.conversation_id, "on": on,
+            "ref": _ref(frame)}
 
 
 @ws_on_connect

@@ -327,3 +327,25 @@ async def test_read_receipts_can_be_turned_off_by_the_young_person(make_user, to
     # Counsellor receipts are always shared.
     await co.send(type="read", conversation=conv, seq=1)
     assert (await yp.recv("read"))["user"] == co.user.id
+
+
+async def test_supervisor_can_observe_live_but_not_write(make_user, token_for):
+    yp, co, assigned = await _pair(make_user, token_for)
+    conv, sid = assigned["conversation"], assigned["session"]
+    sup = await Peer.open(await make(make_user, Role.SUPERVISOR), token_for)
+    watching = await sup.call("session.observing", type="session.observe", session=sid)
+    assert watching["on"] is True and watching["conversation"] == conv
+    ack = await yp.say(conv, "I argued with my mum")
+    seen = await sup.recv("message.new")
+    assert seen["id"] == ack["id"] and "risk" in seen
+    denied = await sup.error(type="message.send", conversation=conv, client_msg_id=str(uuid.uuid4()), body="hi")
+    assert denied["code"] == "not_participant"
+    audit = await db(list)(TranscriptAccess.objects.values_list("via", flat=True))
+    assert audit == ["observe"]
+    await sup.call("sync.result", type="sync", conversation=conv, after_seq=0)
+    assert await db(TranscriptAccess.objects.count)() == 2  # an observer's reads are audited too
+    assert (await yp.error(type="session.observe", session=sid))["code"] == "wrong_role"
+    stopped = await sup.call("session.observing", type="session.observe", session=sid, on=False)
+    assert stopped["on"] is False
+    await co.say(conv, "That sounds hard")
+    assert [f for f in await sup.drain() if f["type"] == "message.new"] == []
