@@ -8,6 +8,7 @@ request). Events are pushed by chat.events after commit, never from here directl
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,8 @@ from .selectors import (
     session_open_for,
     setting,
 )
+
+logger = logging.getLogger(__name__)
 
 TOPIC_MAX_CHARS = 200
 NOTE_MAX_CHARS = 10_000
@@ -149,12 +152,35 @@ def _crisis_message_post(*, conversation: Conversation, now: dt.datetime) -> Mes
     )
 
 
+@dataclass(frozen=True)
+class _TriageUnavailable:
+    """Stand-in result when the inline engine fails: the message is still stored (never
+    lost) and goes to a person for review. Failure is never "no risk" (reliability.md)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "risk": {"level": "moderate", "score": 0.45, "categories": [], "flags": {"inline_failed": True}, "evidence": []},
+            "toxicity": None,
+            "pii": [],
+            "action": "review",
+            "versions": {"engine": "unavailable"},
+        }
+
+
+def _assess(*, source_type: str, source_id: int, author_id: int, text: str, conversation_id: int) -> Any:
+    kwargs = {"source_type": source_type, "source_id": source_id, "author_id": author_id, "text": text,
+              "conversation_id": conversation_id}
+    try:
+        with transaction.atomic():  # savepoint: a half-written assessment rolls back alone
+            return assessment_record(**kwargs)
+    except Exception:
+        logger.exception("inline triage failed for %s %s; routing to review", source_type, source_id)
+        return assessment_record(**kwargs, result=_TriageUnavailable())
+
+
 def _triage(*, message: Message, source_type: str, source_id: int, text: str) -> Any:
-    assessment = assessment_record(
-        source_type=source_type,
-        source_id=source_id,
-        author_id=message.sender_id,
-        text=text,
+    assessment = _assess(
+        source_type=source_type, source_id=source_id, author_id=message.sender_id, text=text,
         conversation_id=message.conversation_id,
     )
     message.assessment = assessment
@@ -348,7 +374,7 @@ def session_request(
                     client_msg_id=cmid or _derived_msg_id(session.id, body), now=now,
                 )
             text = request_text(topic=topic, body=body)
-            assessment = assessment_record(
+            assessment = _assess(
                 source_type="session_request", source_id=session.id, author_id=young_person.id,
                 text=text, conversation_id=conversation.id,
             )

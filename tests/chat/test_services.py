@@ -201,3 +201,18 @@ def test_a_risky_message_while_waiting_moves_the_request_up(make_user):
     session = Session.objects.get(pk=waiting.session.id)
     assert session.risk_level in ("high", "imminent") and selectors.queue_position(session=session) == 1
     assert selectors.queue_position(session=Session.objects.get(pk=first.session.id)) == 2
+
+
+def test_triage_failure_keeps_the_message_and_routes_it_to_review(make_user, monkeypatch):
+    from triage import engine
+
+    yp, co, session = _active(make_user)
+
+    def broken(text):
+        raise RuntimeError("lexicon failed to load")
+
+    monkeypatch.setattr(engine, "assess_inline", broken)
+    result = services.message_send(participant=_participant(yp, session), client_msg_id=uuid.uuid4(), body="are you there")
+    result.message.refresh_from_db()
+    assert result.created and result.message.assessment.action == "review"
+    assert result.message.assessment.level == "moderate" and result.message.assessment.flags == {"inline_failed": True}
