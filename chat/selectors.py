@@ -45,7 +45,8 @@ def conversation_participant_ids(conversation_id: int) -> list[int]:
 
 
 def participants_live(conversation_id: int) -> list[Participant]:
-    return list(Participant.objects.filter(conversation_id=conversation_id, left_at__isnull=True).select_related("user"))
+    """Rows of everyone who receives the conversation's events now (observers included)."""
+    return list(Participant.objects.filter(conversation_id=conversation_id, left_at__isnull=True))
 
 
 def message_list_since(*, conversation_id: int, after_seq: int, limit: int) -> list[Message]:

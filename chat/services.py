@@ -220,7 +220,8 @@ def message_send(
             existing = _message_retry(user=user, cmid=cmid, conversation_id=conversation.id)
             if existing is not None:
                 return SendResult(existing, created=False)
-            if not Participant.objects.filter(pk=participant.pk, left_at__isnull=True).exists():
+            live = participants_live(conversation.id)
+            if participant.pk not in {p.pk for p in live}:
                 raise NotParticipant()
             session = Session.objects.only("state", "priority").get(conversation_id=conversation.id)
             if session.state not in (SessionState.QUEUED, SessionState.ACTIVE):
@@ -234,7 +235,6 @@ def message_send(
                 if assessment.action == "escalate":
                     extra.append(_crisis_message_post(conversation=conversation, now=now))
                 _queue_reprioritise(session=session, level=assessment.level)
-            live = participants_live(conversation.id)
             for m in [message, *extra]:
                 events.push_message_new(m, live)
     except IntegrityError:
