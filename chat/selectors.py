@@ -126,6 +126,10 @@ def active_session_count(*, counsellor_id: int) -> int:
     return Session.objects.filter(counsellor_id=counsellor_id, state=SessionState.ACTIVE).count()
 
 
+def counsellor_status_of(*, user_id: int) -> CounsellorStatus | None:
+    return CounsellorStatus.objects.filter(user_id=user_id).first()
+
+
 def available_capacity() -> int:
     """Total session capacity of counsellors marked available."""
     total = CounsellorStatus.objects.filter(status=Availability.AVAILABLE).aggregate(c=Sum("capacity"))["c"]

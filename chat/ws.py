@@ -22,9 +22,10 @@ from .access import (
     access_session_for_supervisor,
     access_session_for_young_person,
 )
-from .models import CounsellorStatus, SessionState
+from .models import SessionState
 from .selectors import (
     active_session_count,
+    counsellor_status_of,
     queue_estimate,
     queue_list,
     session_open_for,
@@ -220,7 +221,7 @@ def chat_state_on_connect(user):
         return {"type": "chat.state", **payload}
     if user.role in COUNSELLING:
         mine = sessions_for_user(user=user, state=SessionState.ACTIVE)
-        row = CounsellorStatus.objects.filter(user_id=user.id).first()
+        row = counsellor_status_of(user_id=user.id)
         return {
             "type": "chat.state",
             "status": row.status if row else "away",
