@@ -38,7 +38,7 @@ function beep() {
 function raiseAlert(e) {
   const banner = $("#alert");
   banner.hidden = false;
-  banner.dataset.escalation = e.id;
+  banner.dataset.alertFor = e.id;
   banner.textContent = `New ${e.level.toUpperCase()} escalation from ${e.young_person.handle}: “${e.message || ""}” — acknowledge below.`;
   document.title = "⚠ New escalation — Early Help";
   document.body.classList.add("alerting");
