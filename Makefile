@@ -1,7 +1,7 @@
 # Two commands (see README):
 #   make run   install into .venv and serve on http://127.0.0.1:8000 with embedded defaults
 #   make test  install test needs, start or reuse PostgreSQL and Redis, run the whole suite
-.PHONY: run test install install-test models services quick-test lint bench
+.PHONY: run test install install-test browser models services quick-test lint bench
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -29,6 +29,13 @@ $(VENV)/.installed-test: $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
+# Debian's chromium + chromium-driver for the browser tests (tests/e2e); never a browser download.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; \
+	fi
+
 # Trained triage artefacts that are too large to commit are built locally, offline.
 models: install
 	$(PY) scripts/build_models.py
@@ -43,7 +50,7 @@ run: install models
 services:
 	bash scripts/ensure-services.sh
 
-test: install-test models services
+test: install-test browser models services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) EARLYHELP_REQUIRE_REAL=1 \
 		$(VENV)/bin/pytest -q -p no:cacheprovider
 
