@@ -32,6 +32,8 @@ SUBPROTOCOL = "earlyhelp.v1"
 TOKEN_SUBPROTOCOL_PREFIX = "token."
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_AUTH_TIMEOUT = 4408
+# Consecutive channel-layer failures (0.5 s apart) tolerated before the socket is given up.
+LAYER_RETRY_LIMIT = 120
 
 
 @database_sync_to_async
@@ -82,17 +84,19 @@ class ClientConsumer(AsyncWebsocketConsumer):
         self._raw_channel_receive = reader
 
     async def _resilient_channel_receive(self):
-        failed = False
+        failures = 0
         while True:
             try:
                 message = await self._raw_channel_receive()
             except Exception as exc:
-                if not failed:
-                    logger.warning("channel layer receive failed (%s); retrying", type(exc).__name__)
-                failed = True
+                if failures == 0:
+                    logger.warning("channel layer receive failed (%s: %s); retrying", type(exc).__name__, exc)
+                failures += 1
+                if failures > LAYER_RETRY_LIMIT:
+                    raise  # give up: the socket closes and the client reconnects elsewhere
                 await asyncio.sleep(0.5)
                 continue
-            if failed:
+            if failures:
                 self._tasks.append(asyncio.create_task(self._recover_after_layer_failure()))
             return message
 

@@ -149,7 +149,7 @@ if REDIS_URL:
                 "capacity": int(os.environ.get("CHANNEL_CAPACITY", "1000")),
                 "expiry": 60,
                 # Longer than the longest socket (Daphne's websocket_timeout, 24 h).
-                "group_expiry": 86400,
+                "group_expiry": int(os.environ.get("CHANNEL_GROUP_EXPIRY", "86400")),
                 "symmetric_encryption_keys": [CHANNEL_ENCRYPTION_KEY or SECRET_KEY or "dev-only-key"],
             },
         }
