@@ -26,7 +26,8 @@ happens to do):
   the staff who escalate or are escalated to, and written by supervisors and admins.
 
 Cells are `allow` sets: any actor not in the set must be DENIED (401/403/404, or a ws
-error code in DENIED_WS_CODES). `leak` rules say whose responses may contain a marker
+error code in DENIED_WS_CODES), and (REST, path ids) denied exactly as for an id that does
+not exist, unless the case says the actor `knows` the object anyway. `leak` rules say whose responses may contain a marker
 string from someone else's object (list endpoints must filter, not just answer).
 `check` runs after the call, before rollback, to prove nothing of young's changed.
 """
@@ -81,6 +82,9 @@ class RestCase:
     leaks: tuple[Leak, ...] = ()
     # (world, actor) -> problem or None; runs inside the rolled-back savepoint after the call
     check: Callable[[W, str], str | None] | None = None
+    # Actors who may learn that the object exists although the call is denied them (they
+    # can read it elsewhere); for everyone else a denial must look like an unknown id.
+    knows: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -212,12 +216,12 @@ REST: dict[tuple[str, str], list[RestCase]] = {
         RestCase(LOGGED_IN, "deleted", params=DELETED_POST, leaks=(Leak("deleted_post_marker", MODERATING),)),
     ],
     ("PATCH", f"{V1}/forums/posts/{{post_id}}/"): [
-        RestCase(YOUNG, "published", params=PUBLISHED_POST, body=lambda w: {"body": "edited"}),
-        RestCase(YOUNG, "held", params=HELD_POST, body=lambda w: {"body": "edited"}),
+        RestCase(YOUNG, "published", params=PUBLISHED_POST, body=lambda w: {"body": "edited"}, knows=LOGGED_IN),
+        RestCase(YOUNG, "held", params=HELD_POST, body=lambda w: {"body": "edited"}, knows=OWNER_OR_MOD),
     ],
     ("DELETE", f"{V1}/forums/posts/{{post_id}}/"): [
-        RestCase(YOUNG, "published", params=PUBLISHED_POST),
-        RestCase(YOUNG, "held", params=HELD_POST),
+        RestCase(YOUNG, "published", params=PUBLISHED_POST, knows=LOGGED_IN),
+        RestCase(YOUNG, "held", params=HELD_POST, knows=OWNER_OR_MOD),
     ],
     ("POST", f"{V1}/forums/posts/{{post_id}}/reactions/"): [
         RestCase(LOGGED_IN, "published", params=PUBLISHED_POST, body=lambda w: {"kind": "hug"}),

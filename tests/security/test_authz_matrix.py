@@ -12,7 +12,8 @@ guessing someone else's ids. Each cell is classified:
   a socket handles frames in order).
 
 The assertion that matters: zero unexpected allows (and no leak of young's data into a
-list answered to someone else). Expected allows that were denied are printed only.
+list answered to someone else, and no existence oracle: a REST denial for someone else's
+id must read exactly like the one for an id that does not exist). Expected allows that were denied are printed only.
 
 Isolation: REST builds one world, and each cell runs in a savepoint that is rolled back,
 so no call can change what a later one sees. Websocket handlers run on other threads
@@ -47,6 +48,7 @@ ROLE_OF = {
 }
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 _worlds = itertools.count(1)
+GHOST_ID = 2_000_000_000  # an id no fixture object has
 
 
 # --- the operations, from the routes ---------------------------------------------------------
@@ -178,6 +180,7 @@ class Tally:
         self.unexpected_allows: list[str] = []
         self.unexpected_denials: list[str] = []
         self.failures: list[str] = []
+        self.oracles: list[str] = []  # existence oracles: denial differs for real vs unknown ids
 
     def record(self, where: str, actor: str, allowed: bool, expected: bool, detail: str) -> None:
         self.cells += 1
@@ -193,11 +196,13 @@ class Tally:
             print(f"  expected allow denied: {line}")
         for line in self.unexpected_allows:
             print(f"  UNEXPECTED ALLOW: {line}")
+        for line in self.oracles:
+            print(f"  EXISTENCE ORACLE: {line}")
         for line in self.failures:
             print(f"  FAILURE: {line}")
 
     def assert_clean(self) -> None:
-        problems = self.unexpected_allows + self.failures
+        problems = self.unexpected_allows + self.oracles + self.failures
         assert not problems, f"S7 {self.part}:\n" + "\n".join(problems)
 
 
@@ -210,6 +215,13 @@ def _url(path: str, case: RestCase, w: dict[str, Any]) -> str:
         return str(w[case.params[name]])
 
     return re.sub(r"\{(\w+)\}", fill, path)
+
+
+def _error_code(response) -> str | None:
+    try:
+        return response.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _call(method: str, url: str, case: RestCase, w: dict[str, Any], actor: str):
@@ -233,6 +245,7 @@ def test_rest_authorisation_matrix():
         for case in cases:
             where = f"{method} {path}" + (f" [{case.label}]" if case.label else "")
             url = _url(path, case, w)
+            ghost_url = _url(path, case, {**w, **{k: GHOST_ID for k in case.params.values() if isinstance(w[k], int)}})
             seen_by: set[str] = set()
             for actor in _order(case.allow):
                 expected = actor in case.allow
@@ -247,6 +260,14 @@ def test_rest_authorisation_matrix():
                     continue
                 allowed = status not in (401, 403, 404)
                 tally.record(where, actor, allowed, expected, f"{status} {text[:160]}")
+                if not allowed and ghost_url != url and actor not in case.knows:
+                    # Guessing ids must not tell "exists, not yours" from "does not exist".
+                    with transaction.atomic():
+                        ghost = _call(method, ghost_url, case, w, actor)
+                        transaction.set_rollback(True)
+                    if (ghost.status_code, _error_code(ghost)) != (status, _error_code(response)):
+                        tally.oracles.append(f"{where} as {actor}: someone else's id answers {status} "
+                                             f"{_error_code(response)}, an unknown id {ghost.status_code} {_error_code(ghost)}")
                 if problem:
                     tally.unexpected_allows.append(f"{where} as {actor}: {problem}")
                 for leak in case.leaks:
