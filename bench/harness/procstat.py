@@ -1,0 +1,130 @@
+"""CPU-seconds and memory from /proc: per process tree, per core and for the whole box."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            text = Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
+            out.extend(int(c) for c in text)
+    except OSError:
+        pass
+    return out
+
+
+def tree(pid: int) -> list[int]:
+    pids, stack = [], [pid]
+    while stack:
+        p = stack.pop()
+        pids.append(p)
+        stack.extend(children(p))
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (all its threads), in seconds; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def core_times() -> dict[str, tuple[float, float]]:
+    """{'cpu': (busy_s, total_s), 'cpu0': ..., ...} from /proc/stat."""
+    out = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        if not line.startswith("cpu"):
+            break
+        name, *vals = line.split()
+        v = [int(x) for x in vals[:8]]
+        idle = v[3] + v[4]
+        total = sum(v)
+        out[name] = ((total - idle) / TICK, total / TICK)
+    return out
+
+
+def loadavg() -> list[float]:
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def machine() -> dict:
+    info = Path("/proc/cpuinfo").read_text()
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    mem = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), 0)
+    return {"cpu_model": model, "cores": os.cpu_count(), "mem_gib": round(mem / 1024 / 1024, 1),
+            "kernel": os.uname().release, "loadavg_before": loadavg()}
+
+
+class CpuMeter:
+    """Snapshot CPU-seconds of named process groups and of the cores; diff later.
+
+    groups: name -> callable returning the pids to count (re-evaluated at each snapshot,
+    so prefork children and PostgreSQL backends that appear later are counted)."""
+
+    def __init__(self, groups: dict[str, callable]) -> None:
+        self.groups = groups
+        self.series: list[dict] = []
+        self._start = None
+
+    def snapshot(self) -> dict:
+        snap = {"t": time.monotonic(), "cores": core_times(), "groups": {}}
+        for name, pids_fn in self.groups.items():
+            per = {}
+            for pid in pids_fn():
+                per[pid] = cpu_seconds(pid)
+            snap["groups"][name] = per
+        return snap
+
+    def start(self) -> None:
+        self._start = self.snapshot()
+        self.series = [self._start]
+
+    def sample(self) -> None:
+        self.series.append(self.snapshot())
+
+    @staticmethod
+    def diff(a: dict, b: dict) -> dict:
+        wall = b["t"] - a["t"]
+        groups = {}
+        for name, per_b in b["groups"].items():
+            per_a = a["groups"].get(name, {})
+            groups[name] = round(sum(v - per_a.get(pid, 0.0) for pid, v in per_b.items()), 3)
+        cores = {}
+        for name, (busy_b, total_b) in b["cores"].items():
+            busy_a, total_a = a["cores"].get(name, (0.0, 0.0))
+            span = max(total_b - total_a, 1e-9)
+            cores[name] = {"busy_s": round(busy_b - busy_a, 3), "util": round((busy_b - busy_a) / span, 3)}
+        return {"wall_s": round(wall, 3), "cpu_s": groups, "cores": cores}
+
+    def window(self, t0: float, t1: float) -> dict:
+        """CPU between the samples nearest to monotonic times t0 and t1."""
+        a = min(self.series, key=lambda s: abs(s["t"] - t0))
+        b = min(self.series, key=lambda s: abs(s["t"] - t1))
+        return self.diff(a, b)
+
+    def utilisation_series(self) -> list[dict]:
+        out = []
+        for a, b in zip(self.series, self.series[1:], strict=False):
+            d = self.diff(a, b)
+            out.append({"t": b["t"], "cores": {k: v["util"] for k, v in d["cores"].items()},
+                        "cpu_s": d["cpu_s"], "wall_s": d["wall_s"]})
+        return out

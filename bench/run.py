@@ -1,0 +1,178 @@
+"""One command per benchmark scenario (issue 7). Starts the real stack on loopback, runs
+the scenario, writes a JSON result and PNG plots to bench/results/<stamp>-<scenario>/,
+then cleans up (processes killed, database dropped).
+
+    .venv/bin/python bench/run.py --scenario steady --sessions 250 --duration 60
+    .venv/bin/python bench/run.py --scenario all          # compact full run (~15 min)
+
+Scenarios: steady, ladder, crisis, forum, reconnect, triage, echo (the bare Channels echo
+ladder), all. By default the ASGI server runs on core 0 (taskset) and the load client,
+private redis-server, Celery workers and beat on core 1; PostgreSQL (the machine's shared
+server) is not pinned. --no-pin lets everything float (whole box).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+LADDER_RATES = [25, 50, 100, 200, 300, 400, 600, 800, 1000, 1400, 2000, 2800, 4000]
+
+
+def parse() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenario", default="steady",
+                    choices=["steady", "ladder", "crisis", "forum", "reconnect", "triage", "echo", "all"])
+    ap.add_argument("--sessions", type=int, default=250, help="concurrent sessions (2 sockets each)")
+    ap.add_argument("--duration", type=float, default=60, help="seconds of load")
+    ap.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+    ap.add_argument("--asgi-procs", type=int, default=1)
+    ap.add_argument("--layer", choices=["core", "pubsub"], default="core",
+                    help="core: channels_redis RedisChannelLayer (product default); pubsub: RedisPubSubChannelLayer")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    ap.add_argument("--clinicians", type=int, default=10)
+    ap.add_argument("--ladder-sessions", type=int, default=200)
+    ap.add_argument("--step-s", type=float, default=10)
+    ap.add_argument("--rates", default=",".join(map(str, LADDER_RATES)), help="ladder steps, msgs/s")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--docs", action="store_true", help="also copy the PNGs to docs/benchmarks/")
+    return ap.parse_args()
+
+
+async def run_scenarios(ctx, names: list[str]) -> dict:
+    from bench.harness import scenarios as sc
+
+    args = ctx.args
+    rates = [float(r) for r in args.rates.split(",")]
+    out = {}
+    for name in names:
+        print(f"== {name}", flush=True)
+        t = time.monotonic()
+        if name == "steady":
+            out[f"steady_{args.sessions}"] = await sc.chat_run(ctx, name=f"steady_{args.sessions}", sessions=args.sessions,
+                                                               duration=args.duration)
+        elif name.startswith("steady_"):
+            n = int(name.split("_")[1])
+            out[name] = await sc.chat_run(ctx, name=name, sessions=n, duration=args.duration)
+        elif name == "crisis":
+            out[name] = await sc.chat_run(ctx, name=name, sessions=args.sessions, duration=args.duration,
+                                          crisis_p=0.02, clinicians=args.clinicians)
+        elif name == "forum":
+            cfg = {"at": 15, "burst_s": 10, "posts": 500, "watchers": 200, "authors": 50, "tail_s": 5}
+            out[name] = await sc.chat_run(ctx, name=name, sessions=args.sessions, duration=max(args.duration, 45),
+                                          crisis_p=0.02, clinicians=args.clinicians, forum=cfg)
+        elif name == "reconnect":
+            out[name] = await sc.chat_run(ctx, name=name, sessions=args.sessions, duration=max(args.duration, 60),
+                                          crisis_p=0.02, clinicians=args.clinicians, storm={"at": 15, "window_s": 30})
+        elif name == "ladder":
+            out[name] = await sc.ladder(ctx, echo=False, sessions=args.ladder_sessions, step_s=args.step_s, rates=rates)
+        elif name == "echo":
+            out["ladder_echo"] = await sc.ladder(ctx, echo=True, sessions=args.ladder_sessions, step_s=args.step_s, rates=rates)
+        elif name == "triage":
+            out[name] = sc.triage(ctx)
+        print(f"   {name} done in {time.monotonic() - t:.0f}s", flush=True)
+    if "ladder" in out and "ladder_echo" in out and out["ladder_echo"].get("knee_msgs_per_s"):
+        out["ladder_vs_echo_ratio"] = round((out["ladder"]["knee_msgs_per_s"] or 0) / out["ladder_echo"]["knee_msgs_per_s"], 3)
+    return out
+
+
+def main() -> None:
+    args = parse()
+    from bench.harness.procstat import loadavg, machine
+    from bench.harness.stack import Layout, Stack
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(args.out) / f"{stamp}-{args.scenario}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    layout = Layout(pin=not args.no_pin)
+    stack = Stack(run_dir=run_dir, layout=layout, layer=args.layer)
+    # This process is the load client (and creates the data): same settings and database.
+    os.environ.update(stack.env)
+    os.environ["TRIAGE_MODEL_DISPATCH"] = "0"  # setup data needs no model pass; the servers dispatch it
+    if layout.client:
+        os.sched_setaffinity(0, {int(layout.client)})
+    import django
+
+    if args.scenario == "all":
+        names = ["triage", "steady_250", "steady_500", "steady_1000", "crisis", "forum", "reconnect", "echo", "ladder"]
+        if args.duration == 60:
+            args.duration = 30
+        if args.step_s == 10:
+            args.step_s = 8
+    else:
+        names = [args.scenario]
+    result = {"machine": machine(), "args": vars(args), "layout": layout.describe(), "started": stamp,
+              "settings_changed_for_load": {"WS_RATE_PER_S": stack.env["WS_RATE_PER_S"], "WS_RATE_BURST": stack.env["WS_RATE_BURST"],
+                                            "CHAT_MESSAGE_RATE": "1000000 (bench/harness/settings.py)",
+                                            "THROTTLE_USER": stack.env["THROTTLE_USER"]}}
+    try:
+        stack.start_backend(celery=names != ["triage"])
+        django.setup()
+        from django.conf import settings
+
+        # Setup data is created before any socket exists: its pushes would reach nobody.
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+        from bench.harness.scenarios import Ctx
+
+        ctx = Ctx(stack, args, run_dir, stamp)
+        result["results"] = asyncio.run(run_scenarios(ctx, names))
+    finally:
+        stack.stop()
+        result["machine"]["loadavg_after"] = loadavg()
+        path = run_dir / "result.json"
+        path.write_text(json.dumps(result, indent=1, default=str))
+        print(f"wrote {path}")
+        if args.docs:
+            dest = ROOT / "docs" / "benchmarks"
+            dest.mkdir(parents=True, exist_ok=True)
+            for png in run_dir.glob("*.png"):
+                shutil.copy(png, dest / png.name)
+    print(summary(result))
+
+
+def summary(result: dict) -> str:
+    lines = [f"machine: {result['machine']['cpu_model']} x{result['machine']['cores']}, load {result['machine']['loadavg_before']}"]
+    for name, r in (result.get("results") or {}).items():
+        if not isinstance(r, dict):
+            lines.append(f"{name}: {r}")
+            continue
+        if "chat" in r:
+            c = r["chat"]
+            d = c["delivery_ms"]
+            lines.append(f"{name}: {r['sockets']} sockets, {c['sent']} sent {c['delivered']} delivered {c['errored']} errored "
+                         f"{c['lost']} lost; delivery p50 {d.get('p50')} p99 {d.get('p99')} max {d.get('max')} ms; "
+                         f"RSS/socket {r['asgi_rss']['per_socket_kb']} KB; asgi {r.get('asgi_cpu_ms_per_message')} ms CPU/msg")
+            if "crisis" in c:
+                k = c["crisis"]
+                lines.append(f"   crisis: {k['sent']} sent, escalation.new {k['escalation_delivered']} "
+                             f"p99 {k['send_to_escalation_new_ms'].get('p99')} ms; banner {k['banner_delivered']} "
+                             f"p99 {k['send_to_banner_ms'].get('p99')} ms")
+            if "forum" in r:
+                f = r["forum"]
+                lines.append(f"   forum: {f['posts_201']}/{f['posts_sent']} posts, frames {f['forum_post_frames_received']}/"
+                             f"{f['forum_post_frames_expected']}, every-watcher p99 {f['post_to_every_watcher_ms'].get('p99')} ms")
+                for ph, s in r["chat_by_phase"].items():
+                    lines.append(f"   chat {ph}: p50 {s['delivery_ms'].get('p50')} p99 {s['delivery_ms'].get('p99')} ms, lost {s['lost']}"
+                                 + (f", crisis p99 {s['crisis']['send_to_escalation_new_ms'].get('p99')} ms" if "crisis" in s else ""))
+            if "storm" in r:
+                lines.append(f"   storm: {r['storm']}")
+        elif "steps" in r:
+            lines.append(f"{name}: knee {r['knee_msgs_per_s']} msg/s ({r['knee_msgs_per_s_per_core']} per core)")
+        elif name == "triage":
+            lines.append(f"triage: {json.dumps({k: v for k, v in r.items() if k.endswith('per_s')})}")
+        else:
+            lines.append(f"{name}: {r}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
