@@ -52,13 +52,14 @@ def live_server_url(daphne_servers, _static_collected):
 
 
 @pytest.fixture
-def browser():
+def browser(request):
     """Factory: a fresh headless Chromium (own profile) per call; all quit at teardown."""
     _require_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     drivers, dirs = [], []
+    request.node._browsers = drivers
 
     def make(width: int = 1280, height: int = 900, mobile: bool = False):
         profile = tempfile.mkdtemp(prefix="earlyhelp-chromium-")
@@ -144,3 +145,18 @@ def browser_errors(driver) -> list[str]:
     except Exception:  # noqa: BLE001
         return []
     return [e["message"] for e in logs if e["level"] == "SEVERE" and "ERR_INTERNET_DISCONNECTED" not in e["message"]]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On failure, a screenshot of every open browser (artifacts/screenshots/FAILED-*)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    for n, driver in enumerate(getattr(item, "_browsers", [])):
+        try:
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            driver.save_screenshot(str(SHOTS / f"FAILED-{item.name}-{n}.png"))
+        except Exception:  # noqa: BLE001
+            pass
