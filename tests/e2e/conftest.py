@@ -33,7 +33,7 @@ def _require_browser() -> None:
         missing.append("python package selenium (pip install -e '.[test]')")
     if not missing:
         return
-    message = f"end-to-end tests need {', '.join(missing)}: run `make install-test` (apt-get install chromium chromium-driver)"
+    message = f"end-to-end tests need {', '.join(missing)}: run `make browser` (apt-get install chromium chromium-driver) and `make install-test` (selenium)"
     if REQUIRE_REAL:
         pytest.fail(message)
     pytest.skip(message)
