@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -34,6 +35,29 @@ class Peer:
 
     async def recv(self, frame_type: str, timeout: float = 5) -> dict:
         return await ws_receive_until(self.comm, frame_type, timeout)
+
+    async def until(self, frame_type: str, predicate, timeout: float = 10) -> dict:
+        """The first `frame_type` frame for which predicate(frame) holds (others discarded)."""
+        async def wait():
+            while True:
+                frame = await ws_receive_until(self.comm, frame_type, timeout)
+                if predicate(frame):
+                    return frame
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    async def collect(self, count: int, types: tuple[str, ...], timeout: float = 10) -> list[dict]:
+        """The next `count` frames whose type is in `types`, in arrival order."""
+        frames: list[dict] = []
+
+        async def wait():
+            while len(frames) < count:
+                frame = await self.comm.receive_json_from(timeout=timeout)
+                if frame.get("type") in types:
+                    frames.append(frame)
+
+        await asyncio.wait_for(wait(), timeout)
+        return frames
 
     async def call(self, reply_type: str, **frame: Any) -> dict:
         await self.send(**frame)
