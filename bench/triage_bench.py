@@ -5,6 +5,8 @@
 * inline layer: p50 / p99 per message (assess_inline), single thread;
 * full engine: messages/s on one core (torch.set_num_threads(1)), batched,
   using the locally built MiniLM Detoxify checkpoint (TRIAGE_MODEL_DIR);
+* model layer alone (triage.model.predict: tokenise, MiniLM forward, TF-IDF
+  blend, risk head), same conditions;
 * for comparison: a BERT-base architecture (the official Detoxify "original"
   shape), randomly initialised because weights cannot be downloaded here -
   speed only, its outputs are meaningless.
@@ -80,7 +82,11 @@ def main() -> None:
     out = assess_full(texts[:n_full])
     el = time.perf_counter() - s
     assert not any(a.model_failed for a in out)
-    print(f"full engine (inline + MiniLM Detoxify + risk head), 1 thread, batch 32: {n_full / el:.0f} msg/s ({el / n_full * 1000:.2f} ms/msg)")
+    print(f"full engine (inline + MiniLM Detoxify + TF-IDF blend + risk head), 1 thread, batch 32: {n_full / el:.0f} msg/s ({el / n_full * 1000:.2f} ms/msg)")
+    s = time.perf_counter()
+    triage_model.predict(texts[:n_full], batch_size=32)
+    el = time.perf_counter() - s
+    print(f"model layer only (triage.model.predict), 1 thread, batch 32: {n_full / el:.0f} msg/s ({el / n_full * 1000:.2f} ms/msg)")
 
     if not args.skip_bert:
         from transformers import BertConfig, BertForSequenceClassification

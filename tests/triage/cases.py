@@ -51,6 +51,20 @@ ESCALATE = [
     # harm to others
     ("i'm going to stab someone at school tomorrow", "harm_to_others"),
     ("i'm bringing a knife to school on monday", "harm_to_others"),
+    # lexicon 1.1.0 (one phrase per new rule branch; worded unlike tests/triage/dev_messages.jsonl)
+    ("this is the last message you'll get from me", "suicidal_ideation"),
+    ("i said goodbye to my family earlier", "suicidal_ideation"),
+    ("gonna walk into the river after dark", "suicidal_ideation"),
+    ("i downed half a bottle of gin and some of my tablets", "suicidal_ideation"),
+    ("i'm going to swallow everything in the medicine cupboard", "suicidal_ideation"),
+    ("im on the car park roof and im about to jump.", "suicidal_ideation"),
+    ("the tablets are counted out on my desk", "suicidal_ideation"),
+    ("my cousin is being weird and she's taken something", "third_party_risk"),
+    ("my tutor sent me dirty texts last night", "abuse_disclosure"),
+    ("a lad on discord told me not to tell my mum about our chats", "abuse_disclosure"),
+    ("my mum hasn't been home for a week and there's no food for me and my little brother", "abuse_disclosure"),
+    ("he said if i told anyone he would hurt my little sister", "abuse_disclosure"),
+    ("i'm going to batter the boys who bully me, i've planned it", "harm_to_others"),
 ]
 
 CONCERN = [
@@ -78,6 +92,19 @@ CONCERN = [
     ("i used to self harm but i stopped", "self_harm"),
     ("what if i just disappeared, would anyone notice", "suicidal_ideation"),
     ("i'm a burden to everyone", None),
+    # lexicon 1.1.0
+    ("i feel so empty lately", None),
+    ("honestly i'm tired of being me", None),
+    ("i don't think i can keep going like this much longer", None),
+    ("i want my thoughts to just stop", None),
+    ("i've been feeling really down for weeks", None),
+    ("i can't face school tomorrow", None),
+    ("nobody even likes me", None),
+    ("i'm so anxious about tomorrow i can't breathe", None),
+    ("i kept having flashbacks all night", None),
+    ("they keep saying horrible things about me in the group chat", None),
+    ("my dad gets drunk and shouts every weekend", None),
+    ("we go hungry most weekends", None),
 ]
 
 NONE = [
@@ -111,4 +138,9 @@ NONE = [
     "just got my hair cut",
     "i could sleep for a week",
     "my cat is sitting on the roof again lol",
+    "my dad's going to kill me i broke the remote",
+    "we're going to walk into town later",
+    "i'm going to summer school in july",
+    "i feel so down to earth with my friends",
+    "i'm gonna jump in the pool",
 ]
