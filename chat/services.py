@@ -208,22 +208,26 @@ def message_send(
     except ValueError as exc:
         raise InvalidInput("`client_msg_id` must be a UUID.") from exc
     user = participant.user
-    existing = _message_retry(user=user, cmid=cmid, conversation_id=participant.conversation_id)
-    if existing is not None:
-        return SendResult(existing, created=False)
     body = _check_body(body)
-    _rate_check(user_id=user.id, now=now)
     try:
         with transaction.atomic():
-            conversation = Conversation.objects.select_for_update().get(pk=participant.conversation_id)
-            # Under the lock: a concurrent retry may have landed, or a transfer removed us.
+            # One query: the conversation row lock (seq) and its session's state.
+            conversation = (
+                Conversation.objects.select_for_update(of=("self",))
+                .select_related("session")
+                .only("last_seq", "last_activity_at", "session__state", "session__priority")
+                .get(pk=participant.conversation_id)
+            )
+            session = conversation.session
+            # Under the lock, so a retry racing its original sees it; checked before the
+            # rate limit, so a retry of a stored message always gets its ack.
             existing = _message_retry(user=user, cmid=cmid, conversation_id=conversation.id)
             if existing is not None:
                 return SendResult(existing, created=False)
+            _rate_check(user_id=user.id, now=now)
             live = participants_live(conversation.id)
             if participant.pk not in {p.pk for p in live}:
                 raise NotParticipant()
-            session = Session.objects.only("state", "priority").get(conversation_id=conversation.id)
             if session.state not in (SessionState.QUEUED, SessionState.ACTIVE):
                 raise SessionClosed()
             message = _message_store(
