@@ -44,43 +44,60 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--step-s", type=float, default=10)
     ap.add_argument("--rates", default=",".join(map(str, LADDER_RATES)), help="ladder steps, msgs/s")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--profile", action="store_true",
+                    help="py-spy record the ASGI processes during the load phase (collapsed stacks in the run folder)")
     ap.add_argument("--docs", action="store_true", help="also copy the PNGs to docs/benchmarks/")
     return ap.parse_args()
 
 
-async def run_scenarios(ctx, names: list[str]) -> dict:
+async def _one(ctx, name: str, out: dict, rates: list[float]) -> None:
     from bench.harness import scenarios as sc
 
+    args = ctx.args
+    if name == "steady":
+        out[f"steady_{args.sessions}"] = await sc.chat_run(ctx, name=f"steady_{args.sessions}", sessions=args.sessions,
+                                                           duration=args.duration)
+    elif name.startswith("steady_"):
+        n = int(name.split("_")[1])
+        out[name] = await sc.chat_run(ctx, name=name, sessions=n, duration=args.duration)
+    elif name == "crisis":
+        out[name] = await sc.chat_run(ctx, name=name, sessions=args.sessions, duration=args.duration,
+                                      crisis_p=0.02, clinicians=args.clinicians)
+    elif name == "forum":
+        cfg = {"at": 15, "burst_s": 10, "posts": 500, "watchers": 200, "authors": 50, "tail_s": 5}
+        out[name] = await sc.chat_run(ctx, name=name, sessions=args.sessions, duration=max(args.duration, 45),
+                                      crisis_p=0.02, clinicians=args.clinicians, forum=cfg)
+    elif name == "reconnect":
+        out[name] = await sc.chat_run(ctx, name=name, sessions=args.sessions, duration=max(args.duration, 60),
+                                      crisis_p=0.02, clinicians=args.clinicians, storm={"at": 15, "window_s": 30})
+    elif name == "ladder":
+        out[name] = await sc.ladder(ctx, echo=False, sessions=args.ladder_sessions, step_s=args.step_s, rates=rates)
+    elif name == "echo":
+        out["ladder_echo"] = await sc.ladder(ctx, echo=True, sessions=args.ladder_sessions, step_s=args.step_s, rates=rates)
+    elif name == "triage":
+        out[name] = sc.triage(ctx)
+
+
+async def run_scenarios(ctx, names: list[str]) -> dict:
     args = ctx.args
     rates = [float(r) for r in args.rates.split(",")]
     out = {}
     for name in names:
         print(f"== {name}", flush=True)
         t = time.monotonic()
-        if name == "steady":
-            out[f"steady_{args.sessions}"] = await sc.chat_run(ctx, name=f"steady_{args.sessions}", sessions=args.sessions,
-                                                               duration=args.duration)
-        elif name.startswith("steady_"):
-            n = int(name.split("_")[1])
-            out[name] = await sc.chat_run(ctx, name=name, sessions=n, duration=args.duration)
-        elif name == "crisis":
-            out[name] = await sc.chat_run(ctx, name=name, sessions=args.sessions, duration=args.duration,
-                                          crisis_p=0.02, clinicians=args.clinicians)
-        elif name == "forum":
-            cfg = {"at": 15, "burst_s": 10, "posts": 500, "watchers": 200, "authors": 50, "tail_s": 5}
-            out[name] = await sc.chat_run(ctx, name=name, sessions=args.sessions, duration=max(args.duration, 45),
-                                          crisis_p=0.02, clinicians=args.clinicians, forum=cfg)
-        elif name == "reconnect":
-            out[name] = await sc.chat_run(ctx, name=name, sessions=args.sessions, duration=max(args.duration, 60),
-                                          crisis_p=0.02, clinicians=args.clinicians, storm={"at": 15, "window_s": 30})
-        elif name == "ladder":
-            out[name] = await sc.ladder(ctx, echo=False, sessions=args.ladder_sessions, step_s=args.step_s, rates=rates)
-        elif name == "echo":
-            out["ladder_echo"] = await sc.ladder(ctx, echo=True, sessions=args.ladder_sessions, step_s=args.step_s, rates=rates)
-        elif name == "triage":
-            out[name] = sc.triage(ctx)
+        try:
+            await _one(ctx, name, out, rates)
+        except Exception as exc:  # one failed scenario is reported, the others still run
+            import traceback
+
+            traceback.print_exc()
+            out[name] = {"scenario": name, "error": f"{type(exc).__name__}: {exc}"}
+            ctx.stack.stop_asgi()
         print(f"   {name} done in {time.monotonic() - t:.0f}s", flush=True)
-    if "ladder" in out and "ladder_echo" in out and out["ladder_echo"].get("knee_msgs_per_s"):
+        ctx.partial(out)  # a run cut short still leaves every finished scenario on disk
+        print(summary({"machine": {"cpu_model": "", "cores": "", "loadavg_before": ""}, "results": {k: out[k] for k in list(out)[-1:]}}),
+              flush=True)
+    if out.get("ladder", {}).get("knee_msgs_per_s") and out.get("ladder_echo", {}).get("knee_msgs_per_s"):
         out["ladder_vs_echo_ratio"] = round((out["ladder"]["knee_msgs_per_s"] or 0) / out["ladder_echo"]["knee_msgs_per_s"], 3)
     return out
 

@@ -81,22 +81,26 @@ class Sock:
         self.tasks: list[asyncio.Task] = []
         self.reconnect_times: list[float] = []
         self.thread: int | None = None
+        self.connect_failures = 0
 
     # --- connection --------------------------------------------------------------------
     async def connect(self, *, resync: bool = False) -> float:
         t0 = time.monotonic()
         ws_url = self.url.replace("http://", "ws://") + "/ws/"
-        for attempt in range(20):
+        deadline, backoff = t0 + 120, 0.2
+        while True:  # an overloaded server may refuse or cut handshakes: retry with backoff
             try:
                 self.ws = await websockets.connect(
                     ws_url, origin="http://127.0.0.1", subprotocols=["earlyhelp.v1", f"token.{self.token}"],
                     compression=None, ping_interval=None, max_queue=None, open_timeout=60, close_timeout=2,
                     max_size=2**22)
                 break
-            except (OSError, TimeoutError, websockets.WebSocketException):
-                if attempt == 19:
+            except (OSError, TimeoutError, EOFError, websockets.WebSocketException):
+                self.connect_failures += 1
+                if time.monotonic() > deadline:
                     raise
-                await asyncio.sleep(0.2 + random.random() * 0.5)
+                await asyncio.sleep(backoff * (0.5 + random.random()))
+                backoff = min(backoff * 2, 5.0)
         self.auth = asyncio.get_running_loop().create_future()
         self.tasks = [asyncio.create_task(self._reader()), asyncio.create_task(self._writer(self.ws))]
         await asyncio.wait_for(self.auth, 60)

@@ -24,6 +24,9 @@ class Ctx:
         self.stack, self.args, self.run_dir, self.stamp = stack, args, run_dir, stamp
         self.prefix_n = 0
 
+    def partial(self, results: dict) -> None:
+        (self.run_dir / "partial.json").write_text(json.dumps(results, default=str))
+
     def prefix(self, name: str) -> str:
         self.prefix_n += 1
         return f"b{self.prefix_n}{name[:3]}"
@@ -187,10 +190,12 @@ async def chat_run(ctx: Ctx, *, name: str, sessions: int, duration: float, crisi
     if storm:
         marks = [(storm["at"], "all sockets drop"), (storm["at"] + storm["window_s"], "reconnects done")]
         extra_tasks.append(asyncio.create_task(_storm(chat_socks + gen.clinicians, storm)))
+    spies = _profile_start(ctx, name, duration)
     t_load = time.monotonic()
     await gen.open_loop(chat_socks, lambda _el: rate, duration, crisis_p=crisis_p, phase_fn=phase_fn)
     for t in extra_tasks:
         await t
+    _profile_stop(spies)
     await gen.drain(20 if not storm else 40, need_esc=bool(clinicians), clinicians=1)
     if storm:
         await _wait_synced(chat_socks, 30)
@@ -221,6 +226,8 @@ async def chat_run(ctx: Ctx, *, name: str, sessions: int, duration: float, crisi
             "reconnect_ms": metrics.summary_ms([s.reconnect_times[-1] for s in chat_socks + gen.clinicians
                                                 if len(s.reconnect_times) > 1]),
             "reconnected": sum(1 for s in chat_socks + gen.clinicians if len(s.reconnect_times) > 1),
+            "sockets": len(chat_socks + gen.clinicians),
+            "handshake_failures_retried": sum(s.connect_failures for s in chat_socks + gen.clinicians),
             "gaps": await sync_to_async(_gap_check)(chat_socks),
         }
     result["db"] = await sync_to_async(_db_check)(pairs, gen)
@@ -245,6 +252,24 @@ async def chat_run(ctx: Ctx, *, name: str, sessions: int, duration: float, crisi
     await _close_all(all_socks)
     st.stop_asgi()
     return result
+
+
+def _profile_start(ctx: Ctx, name: str, duration: float) -> list[subprocess.Popen]:
+    if not getattr(ctx.args, "profile", False):
+        return []
+    spy = Path(sys.executable).with_name("py-spy")
+    return [subprocess.Popen([str(spy), "record", "--pid", str(pid), "--duration", str(int(duration)), "--rate", "100",
+                              "--format", "raw", "--nonblocking", "-o", str(ctx.run_dir / f"{name}-asgi{i}.collapsed")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for i, pid in enumerate(ctx.stack.asgi_pids())]
+
+
+def _profile_stop(spies: list[subprocess.Popen]) -> None:
+    for p in spies:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.terminate()
 
 
 def _series_of(recs, start: float, fn, bucket: float) -> list[dict]:
@@ -333,7 +358,10 @@ async def _storm(socks: list[Sock], cfg: dict) -> None:
         if delay > 0:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(socks[i].connect(resync=True)))
-    await asyncio.gather(*tasks)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if failed:
+        print(f"  storm: {len(failed)} sockets could not reconnect: {type(failed[0]).__name__}", flush=True)
 
 
 # --- 2 and 7: capacity ladder for the product and the bare echo baseline ------------------------
