@@ -23,7 +23,7 @@ from accounts.tokens import token_is_valid, token_lookup
 from config.exceptions import ServiceError
 from config.realtime import role_group, user_group
 
-from . import wsproto
+from . import layer_watch, wsproto
 from .errors import ws_error, ws_error_from
 
 logger = logging.getLogger(__name__)
@@ -100,6 +100,10 @@ class ClientConsumer(AsyncWebsocketConsumer):
                 self._tasks.append(asyncio.create_task(self._recover_after_layer_failure()))
             return message
 
+    def layer_recovered(self) -> None:
+        """Called by api.layer_watch when Redis lost its state (restart, flush)."""
+        self._tasks.append(asyncio.create_task(self._recover_after_layer_failure()))
+
     async def _recover_after_layer_failure(self) -> None:
         if self.user is None:
             return
@@ -137,8 +141,17 @@ class ClientConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         for task in self._tasks:
             task.cancel()
+        await self._leave_all()
+
+    async def _leave_all(self) -> None:
+        # Best effort: memberships left behind expire with group_expiry, and pushes to a
+        # closed channel are dropped by the layer.
         for group in list(self.joined):
-            await self.channel_layer.group_discard(group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception as exc:
+                logger.warning("group_discard failed (%s)", type(exc).__name__)
+                break
         self.joined.clear()
 
     # --- inbound ----------------------------------------------------------------
@@ -228,6 +241,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
 
     async def _authenticated(self, user, token_id: int | None, ref: Any = None) -> None:
         self.user, self.token_id = user, token_id
+        layer_watch.register(self)
         for task in self._tasks:
             task.cancel()
         self._tasks = [asyncio.create_task(self._revalidate_loop())]
@@ -288,9 +302,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         await self._send({"type": "auth.revoked", "reason": reason})
         user, self.user = self.user, None
         if user is not None:
-            for group in list(self.joined):
-                await self.channel_layer.group_discard(group, self.channel_name)
-            self.joined.clear()
+            await self._leave_all()
         await self.close(code=event.get("code", CLOSE_UNAUTHENTICATED))
 
     async def _send(self, payload: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from rest_framework.test import APIClient
 
+import config.asgi  # noqa: F401  get_asgi_application() re-runs logging setup: do it before any caplog
 from accounts.models import Role, User
 from accounts.tokens import token_issue
 
@@ -193,6 +194,7 @@ def process_env() -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="config.settings.test",
         DATABASE_URL=f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
         EARLYHELP_TEST_EAGER="0",
+        WS_LAYER_WATCH_S="1",
         PYTHONUNBUFFERED="1",
     )
     return env

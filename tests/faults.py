@@ -148,3 +148,161 @@ class Client:
 
 
 __all__ = ["ROOT", "PrivateRedis", "Proc", "Client", "env_with", "celery_worker_proc", "celery_beat_proc", "daphne_proc"]
+
+
+def sessions_for_storm(make_user, *, clients: int, clinician_handle: str = "dr_storm"):
+    """A primary clinician on duty and `clients` live chat sessions; returns tokens."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from accounts.models import Role, Shift, Tier
+    from accounts.tokens import token_issue
+    from chat import services as chat
+
+    now = timezone.now()
+    clinician = make_user(Role.CLINICIAN, handle=clinician_handle)
+    Shift.objects.create(clinician=clinician, tier=Tier.PRIMARY, start=now - dt.timedelta(hours=1), end=now + dt.timedelta(hours=2))
+    pairs = []
+    for n in range(clients):
+        young, counsellor = make_user(), make_user(Role.COUNSELLOR)
+        request = chat.session_request(young_person=young, topic="storm", body="hello")
+        chat.counsellor_status_set(user=counsellor, status="available", capacity=1)
+        session = chat.session_accept(counsellor=counsellor, session_id=request.session.id)
+        pairs.append((token_issue(user=young)[1], session.conversation_id, n))
+    return token_issue(user=clinician)[1], pairs
+
+
+def escalation_created() -> dict[int, float]:
+    """Escalation id -> creation time (epoch seconds)."""
+    from django.db import connections
+
+    from triage.models import Escalation
+
+    try:
+        return {i: created.timestamp() for i, created in Escalation.objects.values_list("id", "created_at")}
+    finally:
+        connections.close_all()  # runs in a worker thread: leave no session behind
+
+
+async def crisis_storm(urls: list[str], clinician_token: str, pairs, *, per_client: int, plan, actions,
+                       interval_s: float = 0.35, budget_s: float = 180) -> dict:
+    """Young people send `per_client` crisis messages each (retrying the same client_msg_id
+    until acknowledged, failing over between `urls`), while `plan` [(seconds, action)]
+    runs `actions[action]()` in a thread. A clinician socket records every escalation it
+    sees (escalation.new, or escalation.list on (re)connect). Returns what was missed and
+    the time from the last fault until every escalation had reached the clinician."""
+    import uuid
+
+    expected_total = len(pairs) * per_client
+    done = asyncio.Event()
+    seen: dict[int, float] = {}  # escalation id -> wall-clock time a clinician socket first had it
+    hard_deadline = time.monotonic() + budget_s
+
+    def record(frame) -> list[int]:
+        if frame.get("type") == "escalation.new":
+            ids = [frame["escalation"]["id"]]
+        elif frame.get("type") == "escalation.list":
+            ids = [e["id"] for e in frame["escalations"]]
+        else:
+            return []
+        now = time.time()
+        for escalation_id in ids:
+            seen.setdefault(escalation_id, now)
+        return ids
+
+    pending_receipts: set[int] = set()
+    last_flush = {"t": 0.0}
+
+    async def confirm(clinician, ids, *, flush: bool = False):
+        # Delivery receipts, batched as the clinician page does (one frame per burst),
+        # so a redelivery storm never trips the per-socket rate limit.
+        pending_receipts.update(ids)
+        due = flush or time.monotonic() - last_flush["t"] > 0.3
+        if pending_receipts and due:
+            batch = sorted(pending_receipts)
+            pending_receipts.clear()
+            last_flush["t"] = time.monotonic()
+            await clinician.send({"type": "escalation.received", "escalations": batch})
+
+    async def listen():
+        n = 0
+        while not done.is_set():
+            clinician = Client(urls[n % len(urls)], clinician_token)
+            n += 1
+            try:
+                for frame in await clinician.connect(deadline=hard_deadline):
+                    await confirm(clinician, record(frame))
+                while not done.is_set():
+                    try:
+                        await confirm(clinician, record(await clinician.recv(timeout=0.2)))
+                    except TimeoutError:
+                        await confirm(clinician, [], flush=True)
+            except Exception:
+                await asyncio.sleep(0.2)
+            finally:
+                await clinician.close()
+
+    async def send_all(token, conversation, n):
+        reconnects, attempt = 0, n
+        client = Client(urls[attempt % len(urls)], token)
+        for i in range(per_client):
+            frame = {"type": "message.send", "conversation": conversation, "client_msg_id": str(uuid.uuid4()),
+                     "body": f"I have taken 20 paracetamol ({n}-{i})"}
+            while True:  # the same client_msg_id until acknowledged: retries are harmless
+                try:
+                    if client.ws is None:
+                        await client.connect(deadline=min(hard_deadline, time.monotonic() + 5))
+                    await client.send(frame)
+                    while True:
+                        reply = await client.recv(timeout=3)
+                        if reply.get("type") == "message.ack" and reply.get("client_msg_id") == frame["client_msg_id"]:
+                            break
+                        if reply.get("type") == "error" and reply.get("code") == "rate_limited":
+                            raise TimeoutError
+                    break
+                except Exception:
+                    await client.close()
+                    if time.monotonic() > hard_deadline:
+                        raise
+                    reconnects += 1
+                    attempt += 1  # fail over to the next server
+                    client = Client(urls[attempt % len(urls)], token)
+                    await asyncio.sleep(0.3)
+            await asyncio.sleep(interval_s)
+        await client.close()
+        return reconnects
+
+    last_fault = {"t": time.monotonic(), "wall": time.time()}
+    counts: dict[str, int] = {}
+
+    async def faults():
+        start = time.monotonic()
+        for at, action in plan:
+            await asyncio.sleep(max(0, start + at - time.monotonic()))
+            await asyncio.to_thread(actions[action])
+            counts[action] = counts.get(action, 0) + 1
+            last_fault["t"], last_fault["wall"] = time.monotonic(), time.time()
+
+    listener = asyncio.create_task(listen())
+    results = await asyncio.gather(faults(), *(send_all(t, c, n) for t, c, n in pairs))
+    expected: dict[int, float] = {}
+    recovered_at = None
+    while time.monotonic() < hard_deadline:
+        expected = await asyncio.to_thread(escalation_created)
+        if len(expected) >= expected_total and set(expected) <= set(seen):
+            recovered_at = time.monotonic()
+            break
+        await asyncio.sleep(0.25)
+    done.set()
+    await listener
+    # Per escalation: how long after it existed *and* the faults were over did a
+    # clinician socket have it. The worst case is the "within N s of recovery" figure.
+    after_recovery = [seen[i] - max(created, last_fault["wall"]) for i, created in expected.items() if i in seen]
+    return {
+        "missing": set(expected) - set(seen),
+        "recovery_s": (recovered_at or time.monotonic()) - last_fault["t"],
+        "worst_after_recovery_s": max(after_recovery, default=0.0),
+        "client_reconnects": sum(results[1:]),
+        "faults": counts,
+    }

@@ -20,7 +20,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from accounts.models import Role, Tier, User
@@ -38,6 +38,8 @@ STEP_FIRST, STEP_RENOTIFY_PRIMARY, STEP_BACKUP, STEP_MANAGER, STEP_EVERYONE = 0,
 STEP_NAMES = {0: "primary", 1: "primary_renotified", 2: "backup", 3: "manager", 4: "everyone"}
 # Undelivered first notifications older than this are re-sent by the sweeper.
 REDELIVER_AFTER_S = 2
+# A notification no clinician client has confirmed receiving is re-sent after this.
+RECEIPT_WAIT_S = 5
 
 
 def step_seconds(level: str) -> int:
@@ -156,14 +158,21 @@ def escalation_created_hooks(escalation: Escalation) -> None:
     transaction.on_commit(lambda: escalation_notify(escalation_id=escalation_id, reason="created"))
 
 
-def escalation_notify(*, escalation_id: int, reason: str, now: dt.datetime | None = None) -> bool:
+def escalation_notify(
+    *, escalation_id: int, reason: str, now: dt.datetime | None = None, recipients: dict | None = None
+) -> bool:
     """Push `escalation.new` to the people for the current step. Returns True when the
-    channel layer took it (then `last_notified_at` is set), False to leave it to the sweeper."""
+    channel layer took it (then `last_notified_at` is set), False to leave it to the sweeper.
+    `recipients` memoises the rota lookup per step across one sweep."""
     now = now or timezone.now()
     escalation = Escalation.objects.select_related("young_person", "owner").filter(pk=escalation_id).first()
     if escalation is None or escalation.state != EscalationState.OPEN:
         return True
-    users, groups = recipients_for_step(escalation.step, at=now)
+    if recipients is None:
+        recipients = {}
+    if escalation.step not in recipients:
+        recipients[escalation.step] = recipients_for_step(escalation.step, at=now)
+    users, groups = recipients[escalation.step]
     payload = payload_new(escalation, context=escalation_context(escalation))
     try:
         realtime.send_now(groups, payload, raise_errors=True)
@@ -187,24 +196,31 @@ def escalation_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
         due = list(
             Escalation.objects.select_for_update(skip_locked=True)
             .filter(state=EscalationState.OPEN, next_step_at__lte=now)
-            .order_by("next_step_at")[:100]
+            .order_by("next_step_at")[:500]
         )
         for escalation in due:
             escalation.step = min(escalation.step + 1, STEP_EVERYONE)
             escalation.next_step_at = now + dt.timedelta(seconds=step_seconds(escalation.level))
             escalation.save(update_fields=["step", "next_step_at"])
             audit(escalation, "deadline_missed", step=escalation.step, step_name=STEP_NAMES[escalation.step])
+    recipients: dict = {}
     for escalation in due:
         advanced += 1
-        escalation_notify(escalation_id=escalation.id, reason="deadline", now=now)
-    stale = Escalation.objects.filter(
-        state=EscalationState.OPEN,
-        last_notified_at__isnull=True,
-        created_at__lte=now - dt.timedelta(seconds=REDELIVER_AFTER_S),
-    ).values_list("id", flat=True)[:100]
+        escalation_notify(escalation_id=escalation.id, reason="deadline", now=now, recipients=recipients)
+    # Not delivered: either the push failed (no last_notified_at) or no clinician client
+    # has confirmed receipt since the last push.
+    stale = (
+        Escalation.objects.filter(state=EscalationState.OPEN, delivered_at__isnull=True)
+        .filter(
+            models.Q(last_notified_at__isnull=True, created_at__lte=now - dt.timedelta(seconds=REDELIVER_AFTER_S))
+            | models.Q(last_notified_at__lte=now - dt.timedelta(seconds=RECEIPT_WAIT_S))
+        )
+        .values_list("id", flat=True)[:1000]
+    )
+    advanced_ids = {e.id for e in due}
     for escalation_id in stale:
-        if escalation_id not in {e.id for e in due}:
-            redelivered += escalation_notify(escalation_id=escalation_id, reason="redeliver", now=now)
+        if escalation_id not in advanced_ids:
+            redelivered += escalation_notify(escalation_id=escalation_id, reason="redeliver", now=now, recipients=recipients)
     return {"advanced": advanced, "redelivered": redelivered}
 
 
@@ -223,12 +239,31 @@ def escalation_acknowledge(*, user: User, escalation_id: int, now: dt.datetime |
         escalation.state = EscalationState.ACKNOWLEDGED
         escalation.owner = user
         escalation.acknowledged_at = now
+        escalation.delivered_at = escalation.delivered_at or now
         escalation.next_step_at = None
-        escalation.save(update_fields=["state", "owner", "acknowledged_at", "next_step_at"])
+        escalation.save(update_fields=["state", "owner", "acknowledged_at", "delivered_at", "next_step_at"])
         audit(escalation, "acknowledged", actor=user,
               seconds_to_ack=round((now - escalation.created_at).total_seconds(), 3))
         _push_on_commit(escalation, "escalation.acknowledged")
     return escalation
+
+
+def escalation_mark_received(*, user: User, escalation_ids: list[int], now: dt.datetime | None = None) -> int:
+    """A clinician's client confirms it has shown these escalations. Idempotent; the
+    first receipt stops redelivery and is audited. Returns how many were newly marked."""
+    if user.role not in ESCALATION_ROLES:
+        raise WrongRole("Only duty clinicians and supervisors handle escalations.")
+    now = now or timezone.now()
+    ids = [i for i in escalation_ids if isinstance(i, int) and not isinstance(i, bool)][:500]
+    with transaction.atomic():
+        fresh = list(
+            Escalation.objects.select_for_update(skip_locked=True).filter(pk__in=ids, delivered_at__isnull=True)
+        )
+        for escalation in fresh:
+            escalation.delivered_at = now
+            escalation.save(update_fields=["delivered_at"])
+            audit(escalation, "delivered", actor=user)
+    return len(fresh)
 
 
 def escalation_note_add(*, user: User, escalation_id: int, body: str) -> EscalationAudit:

@@ -101,6 +101,10 @@ class Escalation(models.Model):
     step = models.PositiveSmallIntegerField(default=0)
     next_step_at = models.DateTimeField(null=True, blank=True)
     last_notified_at = models.DateTimeField(null=True, blank=True)
+    # Set when a clinician's client confirms receipt (`escalation.received`) or acts on it.
+    # Until then the sweeper keeps re-sending: a push into a group that lost its members
+    # (Redis restart) "succeeds" without reaching anyone.
+    delivered_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=32, choices=Outcome.choices, blank=True)

@@ -77,8 +77,12 @@ def assessment_apply_model(*, assessment_id: int) -> None:
 def model_outbox_sweep(*, now: dt.datetime | None = None) -> int:
     """Re-dispatch assessments whose model run never finished (lost task, dead worker);
     after MAX_ATTEMPTS they are marked failed and routed to a person."""
+    from django.conf import settings
+
     from .services import _dispatch_model
 
+    if not settings.TRIAGE_MODEL_DISPATCH:
+        return 0  # the model layer is switched off: nothing was dispatched, nothing is stuck
     now = now or timezone.now()
     cutoff = now - dt.timedelta(seconds=STUCK_AFTER_S)
     count = 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.wsproto import WsResult, field_int, field_str, ws_handler, ws_on_connect
+from api.wsproto import FrameInvalid, WsResult, field_int, field_str, ws_handler, ws_on_connect
 
 from . import escalations as svc
 
@@ -45,6 +45,18 @@ def resolve(user, frame):
         note=field_str(frame, "note", required=False) or "",
     )
     return _state(escalation, frame)
+
+
+@ws_handler("escalation.received", roles=STAFF)
+def received(user, frame):
+    """Delivery receipt: the client has shown these escalations (stops redelivery)."""
+    ids = frame.get("escalations")
+    if ids is None:
+        ids = [field_int(frame, "escalation")]
+    if not isinstance(ids, list):
+        raise FrameInvalid("`escalations` must be a list of ids.")
+    svc.escalation_mark_received(user=user, escalation_ids=ids)
+    return None
 
 
 @ws_handler("escalation.list", roles=STAFF)

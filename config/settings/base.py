@@ -231,7 +231,10 @@ WS_AUTH_TIMEOUT_S = 10
 WS_RATE_PER_S = float(os.environ.get("WS_RATE_PER_S", "10"))
 WS_RATE_BURST = int(os.environ.get("WS_RATE_BURST", "30"))
 # How often an open socket re-checks that its user and token are still valid.
-WS_REVALIDATE_S = float(os.environ.get("WS_REVALIDATE_S", "30"))
+WS_REVALIDATE_S = float(os.environ.get("WS_REVALIDATE_S", "15"))
+# How often each ASGI process checks that Redis still holds its channel-layer state
+# (api/layer_watch.py); 0 turns the watch off.
+WS_LAYER_WATCH_S = float(os.environ.get("WS_LAYER_WATCH_S", "1"))
 MESSAGE_MAX_CHARS = 4000
 
 # --- Domain -------------------------------------------------------------------------

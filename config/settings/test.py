@@ -24,3 +24,6 @@ CELERY_TASK_ALWAYS_EAGER = os.environ.get("EARLYHELP_TEST_EAGER", "1") == "1"
 # Most tests exercise the inline layer only; tests of the model layer call it directly
 # or turn this on (EARLYHELP_TEST_MODEL_DISPATCH=1 for child processes).
 TRIAGE_MODEL_DISPATCH = os.environ.get("EARLYHELP_TEST_MODEL_DISPATCH", "0") == "1"
+# In-process websocket tests run one event loop per test: no per-loop watcher there.
+# Child processes (Daphne started by tests) get WS_LAYER_WATCH_S=1 from their env.
+WS_LAYER_WATCH_S = float(os.environ.get("WS_LAYER_WATCH_S", "0"))

@@ -71,6 +71,8 @@ def test_deadline_chain_with_a_controllable_clock(rota, crisis, capture_events, 
     escalation = crisis()
     t0 = escalation.created_at
     step = svc.step_seconds(escalation.level)
+    # The primary's client shows it (receipt) but nobody acknowledges: the chain climbs.
+    svc.escalation_mark_received(user=rota[Tier.PRIMARY], escalation_ids=[escalation.id])
     capture_events.clear()
 
     assert svc.escalation_sweep(now=t0 + dt.timedelta(seconds=step - 1)) == {"advanced": 0, "redelivered": 0}
@@ -243,3 +245,19 @@ def test_rota_cli(make_user, capsys):
 
 def _notified(events):
     return {g for g, p in events if p["type"] == "escalation.new"}
+
+
+def test_unconfirmed_delivery_is_resent_until_a_client_confirms(rota, crisis, capture_events):
+    """A push into a group that silently lost its members (Redis restart) 'succeeds';
+    only a client receipt proves delivery, so the sweeper re-sends until one arrives."""
+    escalation = crisis()
+    escalation.refresh_from_db()
+    later = escalation.last_notified_at + dt.timedelta(seconds=svc.RECEIPT_WAIT_S + 1)
+    capture_events.clear()
+    assert svc.escalation_sweep(now=later)["redelivered"] == 1
+    assert _notified(capture_events) == {user_group(rota[Tier.PRIMARY].id)}
+    assert svc.escalation_mark_received(user=rota[Tier.PRIMARY], escalation_ids=[escalation.id, escalation.id]) == 1
+    assert svc.escalation_mark_received(user=rota[Tier.BACKUP], escalation_ids=[escalation.id]) == 0
+    capture_events.clear()
+    assert svc.escalation_sweep(now=later + dt.timedelta(seconds=30))["redelivered"] == 0
+    assert EscalationAudit.objects.filter(escalation=escalation, action="delivered", actor=rota[Tier.PRIMARY]).count() == 1

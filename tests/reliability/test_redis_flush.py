@@ -58,7 +58,7 @@ def test_flush_redis_mid_run(make_user, tmp_path):
     request = chat.session_request(young_person=young, topic="flush", body="hello")
     chat.counsellor_status_set(user=counsellor, status="available", capacity=1)
     session = chat.session_accept(counsellor=counsellor, session_id=request.session.id)
-    board = Board.objects.create(slug="flush", name="Flush", policy="auto")
+    board = Board.objects.create(slug="flush", name="Flush", policy="pre")  # every post reaches a moderator
     young_token, staff_token = token_issue(user=young)[1], token_issue(user=counsellor)[1]
 
     redis = PrivateRedis()

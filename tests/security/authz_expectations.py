@@ -289,6 +289,7 @@ WS: dict[str, list[WsCase]] = {
     "feedback.send": [WsCase(YOUNG, lambda w: {"session": w["session"], "rating": 4})],
     # escalations
     "escalation.list": [WsCase(ESCALATION, lambda w: {})],
+    "escalation.received": [WsCase(ESCALATION, lambda w: {"escalations": [w["escalation"]]})],
     "escalation.acknowledge": [WsCase(ESCALATION, lambda w: {"escalation": w["escalation"]})],
     "escalation.note": [WsCase(ESCALATION, lambda w: {"escalation": w["escalation"], "body": "called back"})],
     "escalation.handover": [WsCase(ESCALATION, lambda w: {"escalation": w["escalation_owned"], "to": w["clinician_id"]})],

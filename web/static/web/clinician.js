@@ -166,7 +166,23 @@ socket.on("open", (f) => {
   document.body.dataset.role = f.user.role;
   loadDuty();
 });
+// Delivery receipts: the server keeps re-sending an escalation until a clinician's page
+// confirms it has shown it. Batched, so a burst of redeliveries is one frame.
+const receipts = new Set();
+let receiptTimer = null;
+function confirmShown(ids) {
+  for (const id of ids) receipts.add(id);
+  if (receiptTimer || !receipts.size) return;
+  receiptTimer = setTimeout(() => {
+    receiptTimer = null;
+    const batch = [...receipts];
+    receipts.clear();
+    socket.send({ type: "escalation.received", escalations: batch });
+  }, 200);
+}
+
 socket.on("escalation.list", (f) => {
+  confirmShown(f.escalations.filter((e) => e.state === "open").map((e) => e.id));
   open.clear();
   for (const e of f.escalations) open.set(e.id, e);
   $("#nobody").hidden = !f.nobody_on_duty;
@@ -176,6 +192,7 @@ socket.on("escalation.list", (f) => {
 });
 socket.on("escalation.new", (f) => {
   const e = f.escalation;
+  confirmShown([e.id]);
   const known = open.has(e.id);
   if (f.context) contexts.set(e.id, f.context);
   open.set(e.id, e);
