@@ -306,3 +306,59 @@ async def crisis_storm(urls: list[str], clinician_token: str, pairs, *, per_clie
         "client_reconnects": sum(results[1:]),
         "faults": counts,
     }
+
+
+class TranscriptFollower:
+    """A chat client's view of one conversation: live `message.new` frames, a `sync`
+    whenever a gap in `seq` shows (or the server resends chat.state), and a final sync.
+    `seqs()` is what the user would see."""
+
+    def __init__(self, client: Client, conversation: int) -> None:
+        self.client, self.conversation = client, conversation
+        self.messages: dict[int, dict] = {}
+        self.last = 0
+        self.syncs = 0
+        self.live = 0
+
+    async def handle(self, frame: dict) -> None:
+        kind = frame.get("type")
+        if kind == "message.new" and frame.get("conversation") == self.conversation:
+            self.live += 1
+            if frame["seq"] > self.last + 1:
+                await self.sync()
+            self.messages[frame["seq"]] = frame
+            self.last = max(self.last, frame["seq"])
+        elif kind == "sync.result" and frame.get("conversation") == self.conversation:
+            for message in frame["messages"]:
+                self.messages[message["seq"]] = message
+                self.last = max(self.last, message["seq"])
+        elif kind == "chat.state":
+            await self.sync()
+
+    async def sync(self) -> None:
+        self.syncs += 1
+        await self.client.send({"type": "sync", "conversation": self.conversation, "after_seq": self.last})
+
+    async def pump(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.handle(await self.client.recv(timeout=0.2))
+            except TimeoutError:
+                continue
+
+    def seqs(self) -> list[int]:
+        return sorted(self.messages)
+
+
+async def say(client: Client, conversation: int, body: str) -> None:
+    """Send one message and wait for its ack (other frames are ignored)."""
+    import uuid
+
+    cmid = str(uuid.uuid4())
+    await client.send({"type": "message.send", "conversation": conversation, "client_msg_id": cmid, "body": body})
+    while True:
+        reply = await client.recv(timeout=10)
+        if reply.get("type") == "message.ack" and reply.get("client_msg_id") == cmid:
+            return
+        if reply.get("type") == "error":
+            raise AssertionError(reply)

@@ -286,3 +286,9 @@ EMBEDDED_BEAT = False
 # Trained triage artefacts (built by `manage.py triage train`; not committed: ~90 MB).
 TRIAGE_MODEL_DIR = os.environ.get("TRIAGE_MODEL_DIR", str(VAR_DIR / "models"))
 TRIAGE_DATA_DIR = os.environ.get("TRIAGE_DATA_DIR", str((BASE_DIR / ".." / "shared" / "data" / "triage").resolve()))
+
+# --- Chat (see docs/protocol.md) ------------------------------------------------------
+CHAT_MESSAGE_RATE = int(os.environ.get("CHAT_MESSAGE_RATE", "30"))  # per user ...
+CHAT_MESSAGE_RATE_WINDOW_S = int(os.environ.get("CHAT_MESSAGE_RATE_WINDOW_S", "10"))  # ... per window
+CHAT_SILENCE_TIMEOUT_S = int(os.environ.get("CHAT_SILENCE_TIMEOUT_S", "1800"))
+CHAT_COUNSELLOR_CAPACITY = int(os.environ.get("CHAT_COUNSELLOR_CAPACITY", "3"))

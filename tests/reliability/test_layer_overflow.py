@@ -1,0 +1,128 @@
+"""R3: channel-layer overflow and group expiry, forced. Live pushes are only hints:
+the client notices the gap in `seq`, resyncs from the database, and ends with the
+full transcript (same order, no gap, no duplicate)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+
+from accounts.models import Role
+from accounts.tokens import token_issue
+from chat.models import Message
+from tests.faults import Client, PrivateRedis, TranscriptFollower, daphne_proc, env_with, say
+
+pytestmark = [pytest.mark.real, pytest.mark.timeout(180)]
+
+
+def _session(make_user):
+    from chat import services as chat
+
+    young, counsellor = make_user(), make_user(Role.COUNSELLOR)
+    request = chat.session_request(young_person=young, topic="r3", body="hello")
+    chat.counsellor_status_set(user=counsellor, status="available", capacity=1)
+    session = chat.session_accept(counsellor=counsellor, session_id=request.session.id)
+    return token_issue(user=young)[1], token_issue(user=counsellor)[1], session.conversation_id
+
+
+def _db_seqs(conversation: int) -> list[int]:
+    return list(Message.objects.filter(conversation_id=conversation).order_by("seq").values_list("seq", flat=True))
+
+
+def _stack(**env_extra):
+    redis = PrivateRedis()
+    redis.start()
+    env = env_with(redis, CHAT_MESSAGE_RATE="1000", **env_extra)
+    (a, url_a), (b, url_b) = daphne_proc(env), daphne_proc(env)
+    a.start()
+    b.start()
+    return redis, (a, url_a), (b, url_b)
+
+
+def test_overflow_of_a_paused_server_is_repaired_by_resync(make_user):
+    """The counsellor's server is stopped (SIGSTOP) while 25 messages arrive: its channel
+    buffer (capacity 2) overflows and the layer drops the rest silently."""
+    young_token, staff_token, conversation = _session(make_user)
+    redis, (a, url_a), (b, url_b) = _stack(CHANNEL_CAPACITY="2")
+    try:
+        report = asyncio.run(_overflow(url_a, url_b, young_token, staff_token, conversation, b))
+    finally:
+        for proc in (b, a):
+            proc.stop()
+        redis.kill()
+    assert report["seqs"] == _db_seqs(conversation)
+    assert report["live"] < report["sent"], "the overflow really dropped pushes"
+    assert report["syncs"] >= 1
+    print(f"\nR3 overflow: {report['sent']} sent while the server was paused, {report['live']} live pushes "
+          f"arrived, {report['syncs']} resyncs; transcript equals the database")
+
+
+async def _overflow(url_a, url_b, young_token, staff_token, conversation, server_b) -> dict:
+    young, staff = Client(url_a, young_token), Client(url_b, staff_token)
+    await young.connect(deadline=asyncio.get_running_loop().time() + 30)
+    await staff.connect(deadline=asyncio.get_running_loop().time() + 30)
+    follower = TranscriptFollower(staff, conversation)
+    stop = asyncio.Event()
+    pump = asyncio.create_task(follower.pump(stop))
+    await say(young, conversation, "before the pause")
+    await asyncio.sleep(0.5)
+    os.kill(server_b.proc.pid, signal.SIGSTOP)
+    sent = 1
+    try:
+        for n in range(25):
+            await say(young, conversation, f"while paused {n}")
+            sent += 1
+    finally:
+        os.kill(server_b.proc.pid, signal.SIGCONT)
+    await asyncio.sleep(1.0)
+    await say(young, conversation, "after the pause")  # its seq reveals the gap
+    sent += 1
+    await asyncio.sleep(1.5)
+    stop.set()
+    await pump
+    await young.close()
+    await staff.close()
+    return {"seqs": follower.seqs(), "live": follower.live, "syncs": follower.syncs, "sent": sent}
+
+
+def test_group_expiry_is_repaired_by_rejoin_and_resync(make_user):
+    """Memberships expire after 2 s but sockets only re-add them every 4 s, so about
+    half the live pushes find nobody in the group."""
+    young_token, staff_token, conversation = _session(make_user)
+    redis, (a, url_a), (b, url_b) = _stack(CHANNEL_GROUP_EXPIRY="2", WS_REVALIDATE_S="4")
+    try:
+        report = asyncio.run(_expiry(url_a, url_b, young_token, staff_token, conversation))
+    finally:
+        for proc in (b, a):
+            proc.stop()
+        redis.kill()
+    assert report["seqs"] == _db_seqs(conversation)
+    assert report["live"] < report["sent"], "group expiry really dropped pushes"
+    assert report["syncs"] >= 1
+    print(f"\nR3 group expiry: {report['sent']} sent, {report['live']} live pushes arrived, "
+          f"{report['syncs']} resyncs; transcript equals the database")
+
+
+async def _expiry(url_a, url_b, young_token, staff_token, conversation) -> dict:
+    young, staff = Client(url_a, young_token), Client(url_b, staff_token)
+    await young.connect(deadline=asyncio.get_running_loop().time() + 30)
+    await staff.connect(deadline=asyncio.get_running_loop().time() + 30)
+    follower = TranscriptFollower(staff, conversation)
+    stop = asyncio.Event()
+    pump = asyncio.create_task(follower.pump(stop))
+    sent = 0
+    for n in range(40):
+        await say(young, conversation, f"message {n}")
+        sent += 1
+        await asyncio.sleep(0.25)
+    await asyncio.sleep(5)  # past the next rejoin: the last message's push or a resync lands
+    await follower.sync()  # what a client does when it comes back to the foreground
+    await asyncio.sleep(1.0)
+    stop.set()
+    await pump
+    await young.close()
+    await staff.close()
+    return {"seqs": follower.seqs(), "live": follower.live, "syncs": follower.syncs, "sent": sent}
