@@ -18,6 +18,7 @@ from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from accounts.tokens import token_is_valid, token_lookup
 from config.exceptions import ServiceError
@@ -34,6 +35,8 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_AUTH_TIMEOUT = 4408
 # Consecutive channel-layer failures (0.5 s apart) tolerated before the socket is given up.
 LAYER_RETRY_LIMIT = 120
+# What a Redis restart, pause or network blip raises; anything else is a bug and is raised.
+TRANSIENT_LAYER_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, RedisError)
 
 
 @database_sync_to_async
@@ -88,7 +91,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         while True:
             try:
                 message = await self._raw_channel_receive()
-            except Exception as exc:
+            except TRANSIENT_LAYER_ERRORS as exc:
                 if failures == 0:
                     logger.warning("channel layer receive failed (%s: %s); retrying", type(exc).__name__, exc)
                 failures += 1

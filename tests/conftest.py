@@ -61,6 +61,17 @@ def _real_guard(request):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """A new channel-layer instance per test: channels_redis keeps asyncio locks and pools
+    per instance, and each async test runs on its own event loop."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache
 
