@@ -1,7 +1,7 @@
 # Two commands (see README):
 #   make run   install into .venv and serve on http://127.0.0.1:8000 with embedded defaults
 #   make test  install test needs, start or reuse PostgreSQL and Redis, run the whole suite
-.PHONY: run test install install-test browser models services quick-test lint bench
+.PHONY: run test install install-test browser models services quick-test lint bench audit lock
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -19,11 +19,11 @@ $(PY):
 # from ever resolving a CUDA build.
 $(VENV)/.installed: pyproject.toml | $(PY)
 	$(PIP) install --quiet "torch==2.13.0"
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet -c requirements.lock -e .
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PIP) install --quiet -e ".[test]"
+	$(PIP) install --quiet -c requirements.lock -e ".[test]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -60,3 +60,12 @@ quick-test: install-test
 
 lint: install-test
 	$(VENV)/bin/ruff check .
+
+# Needs internet access to PyPI's JSON API / OSV (not available on the CI machine).
+audit: install
+	$(PIP) install --quiet pip-audit
+	$(VENV)/bin/pip-audit -r requirements.lock
+
+lock: install-test
+	{ head -n 2 requirements.lock; $(PIP) freeze --exclude-editable | grep -v '^earlyhelp'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock

@@ -17,4 +17,9 @@ if ! redis_up; then
 fi
 pg_up || { echo "PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
 redis_up || { echo "Redis is not reachable on 127.0.0.1:6379" >&2; exit 1; }
+# An aborted earlier run can leave sessions on the test database, and pytest-django then
+# cannot recreate it. Only databases named test_* are touched.
+psql -h 127.0.0.1 -U postgres -d postgres -qAt -c \
+  "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname LIKE 'test\_%' AND pid <> pg_backend_pid()" \
+  >/dev/null 2>&1 || true
 echo "PostgreSQL and Redis are up"

@@ -211,12 +211,24 @@ def process_env() -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:
+    """Children (Daphne, Celery) get SIGTERM if pytest itself is killed, so an aborted run
+    leaves no process holding the test database open (Linux prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except OSError:
+        pass
+
+
 @contextmanager
 def _spawn(cmd: list[str], log_name: str, env: dict[str, str]) -> Iterator[subprocess.Popen]:
     log_dir = ROOT / "var" / "test-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log = open(log_dir / log_name, "wb")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=_die_with_parent)
     try:
         yield proc
     finally:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import websockets
 
-from tests.conftest import ROOT, _free_port, _spawn, process_env
+from tests.conftest import ROOT, _die_with_parent, _free_port, _spawn, process_env
 
 
 class PrivateRedis:
@@ -31,7 +31,7 @@ class PrivateRedis:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
