@@ -149,7 +149,7 @@ async def chat_run(ctx: Ctx, *, name: str, sessions: int, duration: float, crisi
         board_thread = await sync_to_async(data.forum_thread_create)(prefix)
         watchers = await sync_to_async(data.users_create)(prefix + "w", forum["watchers"], "young_person")
         authors = await sync_to_async(data.users_create)(prefix + "a", forum["authors"], "young_person")
-    urls = st.start_asgi(n=args.asgi_procs, server=args.server)
+    urls = st.start_asgi(n=args.asgi_procs, server=args.server, tag=name)
     gen = Gen()
     pairs_s = _chat_socks(gen, pairs, urls)
     chat_socks = [s for pr in pairs_s for s in pr]
@@ -372,7 +372,7 @@ async def ladder(ctx: Ctx, *, echo: bool, sessions: int, step_s: float, rates: l
     name = "ladder_echo" if echo else "ladder"
     pairs = await sync_to_async(data.sessions_create)(ctx.prefix(name), sessions)
     app = "bench.echo_asgi:application" if echo else "config.asgi:application"
-    urls = st.start_asgi(n=args.asgi_procs, server=args.server, app=app)
+    urls = st.start_asgi(n=args.asgi_procs, server=args.server, app=app, tag=name)
     gen = Gen()
     socks = [s for pr in _chat_socks(gen, pairs, urls, echo=echo) for s in pr]
     await connect_all(socks)

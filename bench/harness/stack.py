@@ -78,8 +78,8 @@ class Stack:
         )
 
     # --- lifecycle -------------------------------------------------------------------
-    def _spawn(self, name: str, cmd: list[str], cores: str | None, env: dict | None = None) -> subprocess.Popen:
-        log = open(self.run_dir / f"{name}.log", "wb")  # noqa: SIM115
+    def _spawn(self, name: str, cmd: list[str], cores: str | None, env: dict | None = None, log_name: str | None = None) -> subprocess.Popen:
+        log = open(self.run_dir / f"{log_name or name}.log", "wb")  # noqa: SIM115
         self.logs.append(log)
         proc = subprocess.Popen(_taskset(cores, cmd), cwd=ROOT, env=env or self.env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -129,7 +129,7 @@ class Stack:
         self._spawn("celery-beat", [PY, "-m", "celery", "-A", "config", "beat", "-l", "WARNING",
                                     "-s", str(self.run_dir / "beat-schedule"), "--pidfile", ""], self.layout.workers)
 
-    def start_asgi(self, *, n: int = 1, server: str = "daphne", app: str = "config.asgi:application") -> list[str]:
+    def start_asgi(self, *, n: int = 1, server: str = "daphne", app: str = "config.asgi:application", tag: str = "") -> list[str]:
         self.stop_asgi()
         self.asgi_urls = []
         for i in range(n):
@@ -140,7 +140,7 @@ class Stack:
             else:
                 cmd = [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--websocket_timeout", "86400",
                        "--websocket-max-message-size", str(1024 * 1024), app]
-            self._spawn(f"asgi-{i}", cmd, self.layout.asgi)
+            self._spawn(f"asgi-{i}", cmd, self.layout.asgi, log_name=f"{tag or 'asgi'}-asgi-{i}")
             self.asgi_urls.append(f"http://127.0.0.1:{port}")
         for url in self.asgi_urls:
             self._wait_http(url + "/healthz", app)
