@@ -8,6 +8,7 @@ to the sender and sent as `message.new` to the conversation's group (both partic
 join it), exactly the frame shapes the load generator expects.
 """
 
+import asyncio
 import json
 import os
 
@@ -20,9 +21,28 @@ django.setup()
 from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
+from redis.exceptions import RedisError  # noqa: E402
 
 
 class EchoConsumer(AsyncWebsocketConsumer):
+    # redis-py 8's asyncio default socket_timeout (5 s) equals channels_redis' BZPOPMIN
+    # timeout (5 s), so an idle layer read can time out; the product's consumer retries
+    # such transient errors (api/consumers.py), and so must the baseline or it dies.
+    @property
+    def channel_receive(self):
+        return self._retrying_receive
+
+    @channel_receive.setter
+    def channel_receive(self, reader) -> None:
+        self._raw_receive = reader
+
+    async def _retrying_receive(self):
+        while True:
+            try:
+                return await self._raw_receive()
+            except (OSError, TimeoutError, RedisError):
+                await asyncio.sleep(0.05)
+
     async def connect(self) -> None:
         offered = self.scope.get("subprotocols") or []
         token = next((p[len("token."):] for p in offered if p.startswith("token.echo-")), None)

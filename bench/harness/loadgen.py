@@ -150,7 +150,10 @@ class Sock:
         ws = self.ws
         try:
             async for raw in ws:
-                self.gen.on_frame(self, json.loads(raw), time.monotonic())
+                try:
+                    self.gen.on_frame(self, json.loads(raw), time.monotonic())
+                except Exception as exc:  # a client bug must show, not silently close the socket
+                    self.gen.client_errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
         except Exception:
             pass
         finally:
@@ -181,6 +184,7 @@ class Gen:
         self.posts: dict[str, PostRec] = {}
         self.frames = Counter()
         self.errors = Counter()
+        self.client_errors = Counter()
         self.other_errors: list[dict] = []
         self.clinicians: list[Sock] = []
         self.esc_arrivals: list[tuple[str, float]] = []
@@ -192,7 +196,8 @@ class Gen:
         self.frames[ft] += 1
         if ft == "message.new":
             self._message(sock, frame, t, "push")
-            if frame.get("conversation") == sock.conv and frame["seq"] > sock.contig + 1 and not sock.syncing:
+            seq = frame.get("seq")
+            if frame.get("conversation") == sock.conv and isinstance(seq, int) and seq > sock.contig + 1 and not sock.syncing:
                 sock.request_sync()  # a gap: resync from the database
         elif ft == "message.ack":
             rec = sock.unacked.pop(str(frame.get("client_msg_id", "")).replace("-", ""), None)

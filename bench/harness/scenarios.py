@@ -213,6 +213,7 @@ async def chat_run(ctx: Ctx, *, name: str, sessions: int, duration: float, crisi
         "chat": metrics.chat_summary(recs),
         "cpu": meter.diff(meter.series[0], meter.series[-1]),
         "frames_received": dict(gen.frames), "error_frames": dict(gen.errors), "other_errors": gen.other_errors[:5],
+        "client_errors": dict(gen.client_errors),
     }
     delivered = result["chat"]["delivered"]
     if delivered:
@@ -425,7 +426,8 @@ async def ladder(ctx: Ctx, *, echo: bool, sessions: int, step_s: float, rates: l
             "steps": steps, "knee_msgs_per_s": knee["delivered_per_s"] if knee else None,
             "knee_msgs_per_s_per_core": round(knee["delivered_per_s"] / cores_for_asgi, 1) if knee else None,
             "asgi_cores": cores_for_asgi, "series": ser, "cpu_series": cpu_series, "plot": str(ctx.png(name)),
-            "error_frames": dict(gen.errors), "other_errors": gen.other_errors[:5]}
+            "error_frames": dict(gen.errors), "other_errors": gen.other_errors[:5],
+            "client_errors": dict(gen.client_errors)}
 
 
 # --- 6: triage throughput ---------------------------------------------------------------------------
