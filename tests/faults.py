@@ -362,3 +362,48 @@ async def say(client: Client, conversation: int, body: str) -> None:
             return
         if reply.get("type") == "error":
             raise AssertionError(reply)
+
+
+def storm_run(make_user, tmp_path, *, clients: int, per_client: int, daphnes: int, worker_queues: str, plan,
+              **storm_kwargs) -> dict:
+    """Start a private Redis, `daphnes` Daphne processes, a Celery worker on `worker_queues`
+    and beat; run `crisis_storm` with `plan` (actions: kill_worker, start_worker,
+    restart_redis, pause_redis_10s, kill_asgi_<n>); stop everything; return the report."""
+    clinician_token, pairs = sessions_for_storm(make_user, clients=clients)
+    redis = PrivateRedis()
+    redis.start()
+    env = env_with(redis)
+    servers = [daphne_proc(env) for _ in range(daphnes)]
+    worker, beat = celery_worker_proc(env, queues=worker_queues), celery_beat_proc(env, tmp_path)
+    procs = [proc for proc, _ in servers] + [worker, beat]
+    for proc in procs:
+        proc.start()
+
+    def pause_redis_10s():
+        redis.pause()
+        time.sleep(10)
+        redis.resume()
+
+    actions = {"kill_worker": worker.kill, "start_worker": worker.start, "restart_redis": redis.restart,
+               "pause_redis_10s": pause_redis_10s}
+    actions.update({f"kill_asgi_{n}": proc.kill for n, (proc, _) in enumerate(servers)})
+    try:
+        return asyncio.run(crisis_storm([url for _, url in servers], clinician_token, pairs, per_client=per_client,
+                                        plan=plan, actions=actions, **storm_kwargs))
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+        redis.kill()
+
+
+def assert_stored_triaged_escalated_once(total: int) -> None:
+    """Every crisis message of a storm stored once, triaged once and escalated once."""
+    from accounts.models import Role
+    from chat.models import Message
+    from triage.models import Assessment, Escalation
+
+    sent = Message.objects.filter(sender__role=Role.YOUNG_PERSON, body__startswith="I have taken 20 paracetamol")
+    assert sent.count() == total, "every message stored exactly once"
+    ids = set(sent.values_list("id", flat=True))
+    assert Assessment.objects.filter(source_type="chat_message", source_id__in=ids).count() == total, "triaged once"
+    assert Escalation.objects.filter(source_type="chat_message", source_id__in=ids).count() == total, "escalated once"

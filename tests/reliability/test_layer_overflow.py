@@ -60,13 +60,26 @@ def test_overflow_of_a_paused_server_is_repaired_by_resync(make_user):
           f"arrived, {report['syncs']} resyncs; transcript equals the database")
 
 
-async def _overflow(url_a, url_b, young_token, staff_token, conversation, server_b) -> dict:
+async def _open_pair(url_a, url_b, young_token, staff_token, conversation):
+    """The young person on server A; the counsellor, following the transcript, on server B."""
     young, staff = Client(url_a, young_token), Client(url_b, staff_token)
     await young.connect(deadline=asyncio.get_running_loop().time() + 30)
     await staff.connect(deadline=asyncio.get_running_loop().time() + 30)
     follower = TranscriptFollower(staff, conversation)
     stop = asyncio.Event()
-    pump = asyncio.create_task(follower.pump(stop))
+    return young, staff, follower, stop, asyncio.create_task(follower.pump(stop))
+
+
+async def _close_pair(young, staff, follower, stop, pump, sent) -> dict:
+    stop.set()
+    await pump
+    await young.close()
+    await staff.close()
+    return {"seqs": follower.seqs(), "live": follower.live, "syncs": follower.syncs, "sent": sent}
+
+
+async def _overflow(url_a, url_b, young_token, staff_token, conversation, server_b) -> dict:
+    young, staff, follower, stop, pump = await _open_pair(url_a, url_b, young_token, staff_token, conversation)
     await say(young, conversation, "before the pause")
     await asyncio.sleep(0.5)
     os.kill(server_b.proc.pid, signal.SIGSTOP)
@@ -81,11 +94,7 @@ async def _overflow(url_a, url_b, young_token, staff_token, conversation, server
     await say(young, conversation, "after the pause")  # its seq reveals the gap
     sent += 1
     await asyncio.sleep(1.5)
-    stop.set()
-    await pump
-    await young.close()
-    await staff.close()
-    return {"seqs": follower.seqs(), "live": follower.live, "syncs": follower.syncs, "sent": sent}
+    return await _close_pair(young, staff, follower, stop, pump, sent)
 
 
 def test_group_expiry_is_repaired_by_rejoin_and_resync(make_user):
@@ -107,12 +116,7 @@ def test_group_expiry_is_repaired_by_rejoin_and_resync(make_user):
 
 
 async def _expiry(url_a, url_b, young_token, staff_token, conversation) -> dict:
-    young, staff = Client(url_a, young_token), Client(url_b, staff_token)
-    await young.connect(deadline=asyncio.get_running_loop().time() + 30)
-    await staff.connect(deadline=asyncio.get_running_loop().time() + 30)
-    follower = TranscriptFollower(staff, conversation)
-    stop = asyncio.Event()
-    pump = asyncio.create_task(follower.pump(stop))
+    young, staff, follower, stop, pump = await _open_pair(url_a, url_b, young_token, staff_token, conversation)
     sent = 0
     for n in range(40):
         await say(young, conversation, f"message {n}")
@@ -121,8 +125,4 @@ async def _expiry(url_a, url_b, young_token, staff_token, conversation) -> dict:
     await asyncio.sleep(5)  # past the next rejoin: the last message's push or a resync lands
     await follower.sync()  # what a client does when it comes back to the foreground
     await asyncio.sleep(1.0)
-    stop.set()
-    await pump
-    await young.close()
-    await staff.close()
-    return {"seqs": follower.seqs(), "live": follower.live, "syncs": follower.syncs, "sent": sent}
+    return await _close_pair(young, staff, follower, stop, pump, sent)

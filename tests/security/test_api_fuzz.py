@@ -17,9 +17,25 @@ from accounts.models import Role
 EXAMPLES_PER_OPERATION = 8
 
 
+@pytest.fixture
+def wsgi_app():
+    """The real WSGI handler, minus closing DB connections between requests (as Django's
+    test client does): the test's transaction must survive every call."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield get_wsgi_application()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
 @pytest.mark.django_db
-def test_no_server_errors_anywhere_in_the_api(make_user, token_for):
-    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", get_wsgi_application())
+def test_no_server_errors_anywhere_in_the_api(make_user, token_for, wsgi_app):
+    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", wsgi_app)
     tokens = {
         "supervisor": token_for(make_user(Role.SUPERVISOR)),
         "young_person": token_for(make_user(Role.YOUNG_PERSON)),
