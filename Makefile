@@ -61,6 +61,11 @@ quick-test: install-test
 lint: install-test
 	$(VENV)/bin/ruff check .
 
+# Load benchmarks (docs/benchmarks.md): the real stack on loopback, ~15-20 minutes.
+bench: install-test
+	$(PIP) install --quiet -c requirements.lock -e ".[test,bench]"
+	$(PY) bench/run.py --scenario all
+
 # Needs internet access to PyPI's JSON API / OSV (not available on the CI machine).
 audit: install
 	$(PIP) install --quiet pip-audit

@@ -143,7 +143,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 times reads out after 5 s by default, exactly channels_redis's
+                # blocking-receive wait: give reads head-room so idle sockets don't time out.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 10, "socket_connect_timeout": 5}],
                 # Per-channel buffer. Live pushes are hints (the database is the record),
                 # so overflow costs a resync, not a message.
                 "capacity": int(os.environ.get("CHANNEL_CAPACITY", "1000")),
