@@ -100,7 +100,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
                 await asyncio.sleep(0.5)
                 continue
             if failures:
-                self._tasks.append(asyncio.create_task(self._recover_after_layer_failure()))
+                self.layer_recovered()
             return message
 
     def layer_recovered(self) -> None:
@@ -110,13 +110,19 @@ class ClientConsumer(AsyncWebsocketConsumer):
     async def _recover_after_layer_failure(self) -> None:
         if self.user is None:
             return
+        if await self._rejoin_groups():
+            await self._run_connect_hooks(self.user)
+
+    async def _rejoin_groups(self) -> bool:
+        """Re-add every group of this socket (idempotent; also refreshes group_expiry).
+        False if the layer refused, so callers can leave the rest for the next try."""
         for group in list(self.joined):
             try:
                 await self.channel_layer.group_add(group, self.channel_name)
             except Exception:
-                logger.warning("could not rejoin group after layer failure", exc_info=True)
-                return
-        await self._run_connect_hooks(self.user)
+                logger.warning("could not rejoin group", exc_info=True)
+                return False
+        return True
 
     async def connect(self) -> None:
         self.user = None
@@ -286,14 +292,8 @@ class ClientConsumer(AsyncWebsocketConsumer):
             if not valid:
                 await self.socket_close({"code": CLOSE_UNAUTHENTICATED, "reason": "revoked"})
                 return
-            # Group memberships live in Redis and vanish on a flush or restart;
-            # re-adding is idempotent and refreshes group_expiry.
-            for group in list(self.joined):
-                try:
-                    await self.channel_layer.group_add(group, self.channel_name)
-                except Exception:
-                    logger.warning("could not rejoin group", exc_info=True)
-                    break
+            # Group memberships live in Redis and vanish on a flush or restart.
+            await self._rejoin_groups()
 
     # --- outbound (channel layer) -------------------------------------------------
     async def client_event(self, event: dict[str, Any]) -> None:
