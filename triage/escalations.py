@@ -30,6 +30,7 @@ from config.exceptions import Conflict, NotFound, PermissionDenied, ValidationFa
 from config.realtime import DeliveryFailed, role_group, user_group
 
 from .models import Escalation, EscalationAudit, EscalationState, Outcome
+from .services import ack_deadline_for, step_seconds  # noqa: F401  step_seconds is part of this API
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +41,6 @@ STEP_NAMES = {0: "primary", 1: "primary_renotified", 2: "backup", 3: "manager", 
 REDELIVER_AFTER_S = 2
 # A notification no clinician client has confirmed receiving is re-sent after this.
 RECEIPT_WAIT_S = 5
-
-
-def step_seconds(level: str) -> int:
-    return settings.ESCALATION_ACK_SECONDS.get(level, settings.ESCALATION_ACK_SECONDS["high"])
 
 
 # --- access -------------------------------------------------------------------------
@@ -200,7 +197,7 @@ def escalation_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
         )
         for escalation in due:
             escalation.step = min(escalation.step + 1, STEP_EVERYONE)
-            escalation.next_step_at = now + dt.timedelta(seconds=step_seconds(escalation.level))
+            escalation.next_step_at = ack_deadline_for(escalation.level, now)
             escalation.save(update_fields=["step", "next_step_at"])
             audit(escalation, "deadline_missed", step=escalation.step, step_name=STEP_NAMES[escalation.step])
     recipients: dict = {}
@@ -326,7 +323,7 @@ def escalation_raise(*, escalation: Escalation, level: str, categories: list[str
     escalation.evidence = escalation.evidence + [e for e in evidence if e not in escalation.evidence]
     fields = ["level", "categories", "evidence"]
     if escalation.state == EscalationState.OPEN:
-        deadline = timezone.now() + dt.timedelta(seconds=step_seconds(level))
+        deadline = ack_deadline_for(level, timezone.now())
         if deadline < escalation.ack_deadline:
             escalation.ack_deadline = deadline
             escalation.next_step_at = min(escalation.next_step_at or deadline, deadline)

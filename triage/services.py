@@ -43,9 +43,13 @@ def source_load(*, source_type: str, source_id: int) -> SourceInfo:
     return import_string(loaders[source_type])(source_id)
 
 
+def step_seconds(level: str) -> int:
+    """Seconds to acknowledge an escalation of `level` (also each later step of the chain)."""
+    return settings.ESCALATION_ACK_SECONDS.get(level, settings.ESCALATION_ACK_SECONDS["high"])
+
+
 def ack_deadline_for(level: str, now: dt.datetime) -> dt.datetime:
-    seconds = settings.ESCALATION_ACK_SECONDS.get(level, settings.ESCALATION_ACK_SECONDS["high"])
-    return now + dt.timedelta(seconds=seconds)
+    return now + dt.timedelta(seconds=step_seconds(level))
 
 
 def _fields_from(result: Any) -> dict[str, Any]:
@@ -116,6 +120,7 @@ def escalation_open(*, assessment: Assessment, excerpt: str, raised_by_model: bo
     """Create the escalation for an assessment's source (idempotent) and queue its
     notification after commit. The row exists before any notification is attempted."""
     now = timezone.now()
+    deadline = ack_deadline_for(assessment.level, now)
     escalation, created = Escalation.objects.get_or_create(
         source_type=assessment.source_type,
         source_id=assessment.source_id,
@@ -128,8 +133,8 @@ def escalation_open(*, assessment: Assessment, excerpt: str, raised_by_model: bo
             "categories": assessment.categories,
             "evidence": assessment.evidence,
             "excerpt": excerpt[:4000],
-            "ack_deadline": ack_deadline_for(assessment.level, now),
-            "next_step_at": ack_deadline_for(assessment.level, now),
+            "ack_deadline": deadline,
+            "next_step_at": deadline,
             "raised_by_model": raised_by_model,
         },
     )
