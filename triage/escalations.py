@@ -44,9 +44,13 @@ RECEIPT_WAIT_S = 5
 
 
 # --- access -------------------------------------------------------------------------
-def access_escalation_for_staff(*, user: User, escalation_id: int, lock: bool = False) -> Escalation:
+def require_escalation_role(user: User) -> None:
     if user.role not in ESCALATION_ROLES:
         raise WrongRole("Only duty clinicians and supervisors handle escalations.")
+
+
+def access_escalation_for_staff(*, user: User, escalation_id: int, lock: bool = False) -> Escalation:
+    require_escalation_role(user)
     queryset = Escalation.objects.select_related("young_person", "owner")
     if lock:
         queryset = queryset.select_for_update(of=("self",))
@@ -248,8 +252,7 @@ def escalation_acknowledge(*, user: User, escalation_id: int, now: dt.datetime |
 def escalation_mark_received(*, user: User, escalation_ids: list[int], now: dt.datetime | None = None) -> int:
     """A clinician's client confirms it has shown these escalations. Idempotent; the
     first receipt stops redelivery and is audited. Returns how many were newly marked."""
-    if user.role not in ESCALATION_ROLES:
-        raise WrongRole("Only duty clinicians and supervisors handle escalations.")
+    require_escalation_role(user)
     now = now or timezone.now()
     ids = [i for i in escalation_ids if isinstance(i, int) and not isinstance(i, bool)][:500]
     with transaction.atomic():
@@ -335,8 +338,7 @@ def escalation_raise(*, escalation: Escalation, level: str, categories: list[str
 
 
 def escalation_list_open(*, user: User) -> list[Escalation]:
-    if user.role not in ESCALATION_ROLES:
-        raise WrongRole("Only duty clinicians and supervisors handle escalations.")
+    require_escalation_role(user)
     return list(
         Escalation.objects.select_related("young_person", "owner")
         .exclude(state=EscalationState.RESOLVED)
