@@ -342,7 +342,9 @@ def escalation_list_open(*, user: User) -> list[Escalation]:
     return list(
         Escalation.objects.select_related("young_person", "owner")
         .exclude(state=EscalationState.RESOLVED)
-        .order_by("state", "-level", "created_at")[:200]
+        # Unacknowledged first ("open" > "acknowledged"), imminent before high, oldest
+        # first: if the list is ever capped, what is cut is already owned by someone.
+        .order_by("-state", "-level", "created_at")[:1000]
     )
 
 

@@ -114,3 +114,12 @@ def test_rota_rest(make_user, client_for):
     clinician = client_for(make_user(Role.CLINICIAN))
     assert clinician.post("/api/v1/rota/shifts/", {}, format="json").json()["error"]["code"] == "wrong_role"
     assert supervisor.delete(f"/api/v1/rota/shifts/{created.json()['id']}/").status_code == 204
+
+
+def test_open_list_puts_unacknowledged_first(rota, crisis, client_for):
+    first, second = crisis(), crisis()
+    from triage import escalations as svc
+
+    svc.escalation_acknowledge(user=rota[Tier.PRIMARY], escalation_id=first.id)
+    listed = client_for(rota[Tier.BACKUP]).get("/api/v1/escalations/").json()["results"]
+    assert [e["id"] for e in listed] == [second.id, first.id]
