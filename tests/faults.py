@@ -150,6 +150,15 @@ class Client:
 __all__ = ["ROOT", "PrivateRedis", "Proc", "Client", "env_with", "celery_worker_proc", "celery_beat_proc", "daphne_proc"]
 
 
+def live_session(young, counsellor, *, topic: str = "test", body: str = "hello"):
+    """A young person's request taken by an available counsellor (capacity 1): the Session."""
+    from chat import services as chat
+
+    request = chat.session_request(young_person=young, topic=topic, body=body)
+    chat.counsellor_status_set(user=counsellor, status="available", capacity=1)
+    return chat.session_accept(counsellor=counsellor, session_id=request.session.id)
+
+
 def sessions_for_storm(make_user, *, clients: int, clinician_handle: str = "dr_storm"):
     """A primary clinician on duty and `clients` live chat sessions; returns tokens."""
     import datetime as dt
@@ -158,17 +167,13 @@ def sessions_for_storm(make_user, *, clients: int, clinician_handle: str = "dr_s
 
     from accounts.models import Role, Shift, Tier
     from accounts.tokens import token_issue
-    from chat import services as chat
-
     now = timezone.now()
     clinician = make_user(Role.CLINICIAN, handle=clinician_handle)
     Shift.objects.create(clinician=clinician, tier=Tier.PRIMARY, start=now - dt.timedelta(hours=1), end=now + dt.timedelta(hours=2))
     pairs = []
     for n in range(clients):
-        young, counsellor = make_user(), make_user(Role.COUNSELLOR)
-        request = chat.session_request(young_person=young, topic="storm", body="hello")
-        chat.counsellor_status_set(user=counsellor, status="available", capacity=1)
-        session = chat.session_accept(counsellor=counsellor, session_id=request.session.id)
+        young = make_user()
+        session = live_session(young, make_user(Role.COUNSELLOR), topic="storm")
         pairs.append((token_issue(user=young)[1], session.conversation_id, n))
     return token_issue(user=clinician)[1], pairs
 

@@ -13,18 +13,22 @@ import pytest
 from accounts.models import Role
 from accounts.tokens import token_issue
 from chat.models import Message
-from tests.faults import Client, PrivateRedis, TranscriptFollower, daphne_proc, env_with, say
+from tests.faults import (
+    Client,
+    PrivateRedis,
+    TranscriptFollower,
+    daphne_proc,
+    env_with,
+    live_session,
+    say,
+)
 
 pytestmark = [pytest.mark.real, pytest.mark.timeout(180)]
 
 
 def _session(make_user):
-    from chat import services as chat
-
     young, counsellor = make_user(), make_user(Role.COUNSELLOR)
-    request = chat.session_request(young_person=young, topic="r3", body="hello")
-    chat.counsellor_status_set(user=counsellor, status="available", capacity=1)
-    session = chat.session_accept(counsellor=counsellor, session_id=request.session.id)
+    session = live_session(young, counsellor, topic="r3")
     return token_issue(user=young)[1], token_issue(user=counsellor)[1], session.conversation_id
 
 

@@ -14,7 +14,7 @@ from accounts.models import Role
 from forums.models import Board
 from moderation.models import QueueItem
 from tests.conftest import ws_open, ws_receive_until
-from tests.faults import celery_worker_proc
+from tests.faults import celery_worker_proc, live_session
 from triage.models import Assessment, ModelState
 
 pytestmark = [pytest.mark.real, pytest.mark.timeout(180)]
@@ -41,8 +41,6 @@ def broken_model_worker(settings, tmp_path):
 
 
 async def test_model_failure_still_reaches_people(broken_model_worker, make_user, client_for, token_for):
-    from chat import services as chat
-
     author = await database_sync_to_async(make_user)()
     board = await database_sync_to_async(Board.objects.create)(slug="r5", name="R5", policy="auto")
     client = await database_sync_to_async(client_for)(author)
@@ -57,12 +55,7 @@ async def test_model_failure_still_reaches_people(broken_model_worker, make_user
 
     counsellor = await database_sync_to_async(make_user)(Role.COUNSELLOR)
 
-    def open_session():
-        request = chat.session_request(young_person=author, topic="r5", body="hi")
-        chat.counsellor_status_set(user=counsellor, status="available", capacity=1)
-        return chat.session_accept(counsellor=counsellor, session_id=request.session.id)
-
-    session = await database_sync_to_async(open_session)()
+    session = await database_sync_to_async(live_session)(author, counsellor, topic="r5", body="hi")
     young_ws = await ws_open(await database_sync_to_async(token_for)(author))
     staff_ws = await ws_open(await database_sync_to_async(token_for)(counsellor))
     for n in range(MESSAGES):

@@ -27,6 +27,7 @@ from tests.faults import (
     celery_worker_proc,
     daphne_proc,
     env_with,
+    live_session,
 )
 
 pytestmark = [pytest.mark.real, pytest.mark.timeout(240)]
@@ -52,12 +53,8 @@ def _queued(post_ids: list[int]) -> int:
 
 
 def test_flush_redis_mid_run(make_user, tmp_path):
-    from chat import services as chat
-
     young, counsellor = make_user(), make_user(Role.COUNSELLOR)
-    request = chat.session_request(young_person=young, topic="flush", body="hello")
-    chat.counsellor_status_set(user=counsellor, status="available", capacity=1)
-    session = chat.session_accept(counsellor=counsellor, session_id=request.session.id)
+    session = live_session(young, counsellor, topic="flush")
     board = Board.objects.create(slug="flush", name="Flush", policy="pre")  # every post reaches a moderator
     young_token, staff_token = token_issue(user=young)[1], token_issue(user=counsellor)[1]
 

@@ -167,15 +167,13 @@ class ResumeMachine(RuleBasedStateMachine):
 
 
 def test_drop_and_resume_state_machine(make_user, daphne_servers):
-    from chat import services as chat
+    from tests.faults import live_session
 
     (base,) = daphne_servers(1)
 
     def make_session():
         young, counsellor = make_user(), make_user(Role.COUNSELLOR)
-        request = chat.session_request(young_person=young, topic="r2", body="hello")
-        chat.counsellor_status_set(user=counsellor, status="available", capacity=1)
-        session = chat.session_accept(counsellor=counsellor, session_id=request.session.id)
+        session = live_session(young, counsellor, topic="r2")
         return token_issue(user=young)[1], token_issue(user=counsellor)[1], session.conversation_id
 
     ResumeMachine.url = base.replace("http://", "ws://") + "/ws/"

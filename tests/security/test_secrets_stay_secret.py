@@ -49,19 +49,14 @@ def test_chat_text_is_encrypted_in_redis():
 async def test_no_chat_text_or_tokens_in_logs(caplog, make_user, token_for):
     from channels.db import database_sync_to_async
 
-    from chat import services as chat
+    from tests.faults import live_session
 
     caplog.set_level(logging.DEBUG)
     young = await database_sync_to_async(make_user)(Role.YOUNG_PERSON)
     counsellor = await database_sync_to_async(make_user)(Role.COUNSELLOR)
     token = await database_sync_to_async(token_for)(young)
 
-    def flow():
-        request = chat.session_request(young_person=young, topic="home", body=SECRET)
-        chat.counsellor_status_set(user=counsellor, status="available", capacity=1)
-        return chat.session_accept(counsellor=counsellor, session_id=request.session.id)
-
-    session = await database_sync_to_async(flow)()
+    session = await database_sync_to_async(live_session)(young, counsellor, topic="home", body=SECRET)
     ws = await ws_open(token)
     await ws.send_json_to({"type": "message.send", "conversation": session.conversation_id,
                            "client_msg_id": "3f1b0c9e-0000-4000-8000-000000000001", "body": SECRET + " again"})
