@@ -1,0 +1,172 @@
+"""The cost of one chat message on the server, measured in one process (issue 7's profile).
+
+Runs the real consumer (`config.asgi` websocket route) through Channels'
+`WebsocketCommunicator` with the production configuration — PostgreSQL, channels_redis on a
+private redis-server, the Redis cache — and sends N `message.send` frames from a young
+person, one at a time, each waiting for its `message.ack` and the counsellor's
+`message.new`. Prints per message: wall time, CPU time of this process, SQL statements
+and Redis commands (from the private server's commandstats). With `--profile`, py-spy
+records this process while it runs (collapsed stacks, all threads).
+
+    .venv/bin/python bench/hotpath.py -n 500
+    .venv/bin/python bench/hotpath.py -n 500 --profile /tmp/hot.collapsed
+    .venv/bin/python bench/hotpath.py -n 500 --role counsellor   # staff messages (no triage)
+
+It is a cost meter, not a load test: latency under load is bench/run.py's job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import secrets
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.harness.stack import free_port  # noqa: E402
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _redis_calls(port: int) -> dict[str, int]:
+    out = subprocess.run(["redis-cli", "-p", str(port), "info", "commandstats"], capture_output=True, text=True).stdout
+    calls = {}
+    for line in out.splitlines():
+        if line.startswith("cmdstat_") and not line.startswith("cmdstat_info"):
+            calls[line[8:].split(":")[0]] = int(line.split("calls=")[1].split(",")[0])
+    return calls
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=int, default=300, help="messages to send")
+    ap.add_argument("--role", choices=["young_person", "counsellor"], default="young_person", help="who sends")
+    ap.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
+    ap.add_argument("--profile", metavar="FILE", help="py-spy collapsed stacks of this process during the sends")
+    args = ap.parse_args()
+
+    import psycopg
+
+    db = f"hotpath_{os.getpid()}"
+    port = free_port()
+    redis = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+                             stdout=subprocess.DEVNULL)
+    with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{db}"')
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="bench.harness.settings", DATABASE_URL=f"{args.pg}/{db}",
+        REDIS_URL=f"redis://127.0.0.1:{port}/0", DJANGO_SECRET_KEY=secrets.token_urlsafe(40),
+        ALLOWED_HOSTS="127.0.0.1,localhost", SECURE_SSL_REDIRECT="0", WS_RATE_PER_S="100000", WS_RATE_BURST="100000",
+        LOG_LEVEL="WARNING", TRIAGE_MODEL_DISPATCH=os.environ.get("TRIAGE_MODEL_DISPATCH", "1"),
+    )
+    try:
+        time.sleep(0.3)
+        asyncio.run(_run(args, port))
+    finally:
+        redis.terminate()
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+async def _run(args, port: int) -> None:
+    import django
+
+    django.setup()
+    from channels.db import database_sync_to_async
+    from channels.testing import WebsocketCommunicator
+    from django.core.management import call_command
+    from django.db import connection
+
+    from config.asgi import application
+
+    await database_sync_to_async(call_command)("migrate", "--noinput", verbosity=0)
+    yp_token, co_token, conversation = await database_sync_to_async(_setup)()
+    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+    socks = {}
+    for name, token in (("young_person", yp_token), ("counsellor", co_token)):
+        ws = WebsocketCommunicator(application, "/ws/", headers=headers, subprotocols=["earlyhelp.v1", f"token.{token}"])
+        connected, _ = await ws.connect()
+        assert connected
+        socks[name] = ws
+    await asyncio.sleep(0.5)
+    for ws in socks.values():  # connect-time frames (auth.ok, chat.state, ...)
+        while not await ws.receive_nothing(0.05):
+            await ws.receive_from()
+    sender = socks[args.role]
+    receiver = socks["counsellor" if args.role == "young_person" else "young_person"]
+
+    queries = [0]
+
+    def count(execute, sql, params, many, context):
+        queries[0] += 1
+        return execute(sql, params, many, context)
+
+    # Handlers run in the single thread-sensitive executor thread: attach the counter there.
+    await database_sync_to_async(lambda: connection.execute_wrappers.append(count))()
+
+    async def one(i: int) -> None:
+        cmid = str(uuid.uuid4())
+        await sender.send_to(text_data=json.dumps({"type": "message.send", "conversation": conversation,
+                                                   "client_msg_id": cmid, "body": f"message {i}: how are you today"}))
+        acked = delivered = False
+        while not (acked and delivered):
+            if not acked:
+                frame = json.loads(await sender.receive_from(10))
+                acked = frame.get("type") == "message.ack" and frame.get("client_msg_id") == cmid
+            if not delivered:
+                frame = json.loads(await receiver.receive_from(10))
+                delivered = frame.get("type") == "message.new" and frame.get("client_msg_id") == cmid
+
+    for i in range(20):  # warm-up
+        await one(i)
+    spy = None
+    if args.profile:
+        spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(os.getpid()),
+                                "--rate", "250", "--format", "raw", "--nonblocking", "-o", args.profile],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        await asyncio.sleep(1.0)
+    q0, r0, c0, t0 = queries[0], _redis_calls(port), _cpu(), time.perf_counter()
+    for i in range(args.n):
+        await one(i)
+    t1, c1 = time.perf_counter(), _cpu()
+    q1, r1 = queries[0], _redis_calls(port)
+    if spy:
+        spy.send_signal(2)
+        spy.wait(30)
+    n = args.n
+    print(json.dumps({
+        "messages": n, "sender": args.role,
+        "wall_ms_per_msg": round((t1 - t0) * 1000 / n, 3),
+        "cpu_ms_per_msg": round((c1 - c0) * 1000 / n, 3),
+        "sql_per_msg": round((q1 - q0) / n, 2),
+        "redis_cmds_per_msg": round(sum(r1.values()) - sum(r0.values())) / n,
+        "redis_by_command": {k: round((v - r0.get(k, 0)) / n, 2) for k, v in sorted(r1.items()) if v != r0.get(k, 0)},
+    }, indent=1))
+    for ws in socks.values():
+        await ws.disconnect()
+
+
+def _setup() -> tuple[str, str, int]:
+    from bench.harness.data import sessions_create
+
+    pair = sessions_create(f"hot{secrets.token_hex(2)}", 1)[0]
+    return pair.yp_token, pair.co_token, pair.conversation
+
+
+if __name__ == "__main__":
+    main()
