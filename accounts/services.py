@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.counters import counter_incr
 from config.realtime import close_user_sockets_on_commit
 
 from .exceptions import (
@@ -90,16 +91,6 @@ def _keys(handle: str, address: str) -> dict[str, str]:
     return {"pair": f"login:pair:{h}:{address}", "handle": f"login:handle:{h}", "addr": f"login:addr:{address}"}
 
 
-def _incr(key: str, timeout: int) -> int:
-    if cache.add(key, 1, timeout):
-        return 1
-    try:
-        return cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout)
-        return 1
-
-
 def auth_login(*, handle: str, password: str, address: str = "") -> tuple[User, str]:
     """Check credentials and issue a token. Returns (user, token key)."""
     keys = _keys(handle, address)
@@ -113,9 +104,9 @@ def auth_login(*, handle: str, password: str, address: str = "") -> tuple[User, 
     if user is None or not user.is_active or not user.check_password(password or ""):
         if user is None:
             User().set_password(password or "")  # same cost either way: no handle oracle by timing
-        _incr(keys["pair"], WINDOW_S)
-        _incr(keys["handle"], HANDLE_LOCK_S)
-        _incr(keys["addr"], WINDOW_S)
+        counter_incr(keys["pair"], WINDOW_S)
+        counter_incr(keys["handle"], HANDLE_LOCK_S)
+        counter_incr(keys["addr"], WINDOW_S)
         raise AuthenticationFailed()
     cache.delete(keys["pair"])
     _token, key = token_issue(user=user)

@@ -137,7 +137,7 @@ async def _run(args, port: int) -> None:
     spy = None
     if args.profile:
         spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(os.getpid()),
-                                "--rate", "250", "--format", "raw", "--nonblocking", "-o", args.profile],
+                                "--rate", "250", "--format", "raw", "--nonblocking", "--gil", "-o", args.profile],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await asyncio.sleep(1.0)
     q0, r0, c0, t0 = queries[0], _redis_calls(port), _cpu(), time.perf_counter()

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
 from accounts.models import Role, User
+from config.counters import counter_incr
 from triage.engine import level_rank
-from triage.services import assessment_record
+from triage.services import assessment_inline, assessment_record
 
 from . import events
 from .exceptions import (
@@ -109,13 +110,7 @@ def _rate_check(*, user_id: int, now: dt.datetime) -> None:
     limit = int(setting("CHAT_MESSAGE_RATE", 30))
     window = int(setting("CHAT_MESSAGE_RATE_WINDOW_S", 10))
     key = f"chat:rate:{user_id}:{int(now.timestamp()) // window}"
-    cache.add(key, 0, window * 2)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, window * 2)
-        count = 1
-    if count > limit:
+    if counter_incr(key, window * 2) > limit:
         raise RateLimited()
 
 
@@ -152,36 +147,10 @@ def _crisis_message_post(*, conversation: Conversation, now: dt.datetime) -> Mes
     )
 
 
-@dataclass(frozen=True)
-class _TriageUnavailable:
-    """Stand-in result when the inline engine fails: the message is still stored (never
-    lost) and goes to a person for review. Failure is never "no risk" (reliability.md)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "risk": {"level": "moderate", "score": 0.45, "categories": [], "flags": {"inline_failed": True}, "evidence": []},
-            "toxicity": None,
-            "pii": [],
-            "action": "review",
-            "versions": {"engine": "unavailable"},
-        }
-
-
-def _assess(*, source_type: str, source_id: int, author_id: int, text: str, conversation_id: int) -> Any:
-    kwargs = {"source_type": source_type, "source_id": source_id, "author_id": author_id, "text": text,
-              "conversation_id": conversation_id}
-    try:
-        with transaction.atomic():  # savepoint: a half-written assessment rolls back alone
-            return assessment_record(**kwargs)
-    except Exception:
-        logger.exception("inline triage failed for %s %s; routing to review", source_type, source_id)
-        return assessment_record(**kwargs, result=_TriageUnavailable())
-
-
-def _triage(*, message: Message, source_type: str, source_id: int, text: str) -> Any:
-    assessment = _assess(
-        source_type=source_type, source_id=source_id, author_id=message.sender_id, text=text,
-        conversation_id=message.conversation_id,
+def _triage(*, message: Message, inline: Any) -> Any:
+    assessment = assessment_record(
+        source_type="chat_message", source_id=message.id, author_id=message.sender_id, text=message.body,
+        conversation_id=message.conversation_id, inline_result=inline, new_source=True,
     )
     message.assessment = assessment
     message.save(update_fields=["assessment"])
@@ -201,7 +170,10 @@ def message_send(
     """Store a message exactly once per (sender, client_msg_id), with the next seq, then
     push message.new after commit. A retry returns the stored message (created=False).
     A young person's message is triaged in the same transaction; if the triage says
-    escalate, a system message with crisis resources follows it in the same transaction."""
+    escalate, a system message with crisis resources follows it in the same transaction.
+
+    This is the hottest path of the service (docs/benchmarks.md): one locking query reads
+    everything the checks need, and the inline triage runs before the transaction opens."""
     now = now or timezone.now()
     try:
         cmid = client_msg_id if isinstance(client_msg_id, uuid.UUID) else uuid.UUID(str(client_msg_id))
@@ -209,33 +181,28 @@ def message_send(
         raise InvalidInput("`client_msg_id` must be a UUID.") from exc
     user = participant.user
     body = _check_body(body)
+    # Pure CPU and no database: done before the lock is taken. A retry wastes it (rare).
+    inline = assessment_inline(body) if user.role == Role.YOUNG_PERSON else None
     try:
         with transaction.atomic():
-            # One query: the conversation row lock (seq) and its session's state.
-            conversation = (
-                Conversation.objects.select_for_update(of=("self",))
-                .select_related("session")
-                .only("last_seq", "last_activity_at", "session__state", "session__priority")
-                .get(pk=participant.conversation_id)
-            )
-            session = conversation.session
-            # Under the lock, so a retry racing its original sees it; checked before the
-            # rate limit, so a retry of a stored message always gets its ack.
-            existing = _message_retry(user=user, cmid=cmid, conversation_id=conversation.id)
-            if existing is not None:
-                return SendResult(existing, created=False)
+            live = _participants_locked(conversation_id=participant.conversation_id, sender_id=user.id, cmid=cmid)
+            if live and live[0].duplicate_id is not None:
+                # A retry of a stored message always gets its ack: before the rate limit.
+                return SendResult(_message_retry(user=user, cmid=cmid, conversation_id=participant.conversation_id),
+                                  created=False)
             _rate_check(user_id=user.id, now=now)
-            live = participants_live(conversation.id)
             if participant.pk not in {p.pk for p in live}:
                 raise NotParticipant()
+            conversation = live[0].conversation
+            session = conversation.session
             if session.state not in (SessionState.QUEUED, SessionState.ACTIVE):
                 raise SessionClosed()
             message = _message_store(
                 conversation=conversation, body=body, sender=user, kind=MessageKind.TEXT, client_msg_id=cmid, now=now
             )
             extra = []
-            if user.role == Role.YOUNG_PERSON:
-                assessment = _triage(message=message, source_type="chat_message", source_id=message.id, text=body)
+            if inline is not None:
+                assessment = _triage(message=message, inline=inline)
                 if assessment.action == "escalate":
                     extra.append(_crisis_message_post(conversation=conversation, now=now))
                 _queue_reprioritise(session=session, level=assessment.level)
@@ -250,6 +217,23 @@ def message_send(
     return SendResult(message, created=True, extra=extra)
 
 
+def _participants_locked(*, conversation_id: int, sender_id: int, cmid: uuid.UUID) -> list[Participant]:
+    """One query: the conversation row lock (seq), its session, its live participants
+    (authorisation and fan-out) and whether this client_msg_id is already stored
+    (`duplicate_id` on every row). Empty if nobody is live in the conversation.
+
+    A retry that commits while we wait for the lock is not seen by the subquery (its
+    snapshot is older); the unique (sender, client_msg_id) constraint then refuses our
+    insert and message_send answers with the stored message."""
+    duplicate = Message.objects.filter(sender_id=sender_id, client_msg_id=cmid).values("id")[:1]
+    return list(
+        Participant.objects.select_for_update(of=("conversation",))
+        .select_related("conversation__session")
+        .filter(conversation_id=conversation_id, left_at__isnull=True)
+        .annotate(duplicate_id=Subquery(duplicate))
+    )
+
+
 def _queue_reprioritise(*, session: Session, level: str) -> None:
     """Words written while waiting count: a riskier message moves the request up."""
     if session.state != SessionState.QUEUED or level_rank(level) <= session.priority:
@@ -259,7 +243,7 @@ def _queue_reprioritise(*, session: Session, level: str) -> None:
 
 
 def _message_retry(*, user: User, cmid: uuid.UUID, conversation_id: int) -> Message | None:
-    existing = Message.objects.filter(sender_id=user.id, client_msg_id=cmid).first()
+    existing = Message.objects.filter(sender_id=user.id, client_msg_id=cmid).select_related("sender", "assessment").first()
     if existing is None:
         return None
     if existing.conversation_id != conversation_id:
@@ -364,6 +348,8 @@ def session_request(
     if existing is not None:
         return _request_resume(session=existing, young_person=young_person, body=body, cmid=cmid, now=now)
     outside = not operating_hours_open(now=now)
+    text = request_text(topic=topic, body=body)
+    inline = assessment_inline(text)
     try:
         with transaction.atomic():
             conversation = Conversation.objects.create(created_at=now, last_activity_at=now)
@@ -377,10 +363,9 @@ def session_request(
                     conversation=conversation, body=body, sender=young_person, kind=MessageKind.TEXT,
                     client_msg_id=cmid or _derived_msg_id(session.id, body), now=now,
                 )
-            text = request_text(topic=topic, body=body)
-            assessment = _assess(
+            assessment = assessment_record(
                 source_type="session_request", source_id=session.id, author_id=young_person.id,
-                text=text, conversation_id=conversation.id,
+                text=text, conversation_id=conversation.id, inline_result=inline, new_source=True,
             )
             if opening is not None:
                 opening.assessment = assessment

@@ -22,19 +22,41 @@ STUCK_AFTER_S = 30
 
 
 def assessment_apply_model(*, assessment_id: int) -> None:
-    from .engine import action_rank, assess_full, level_rank, max_level
-    from .services import ESCALATE_LEVELS, escalation_open, source_load
+    assessments_apply_model(assessment_ids=[assessment_id])
 
-    assessment = Assessment.objects.filter(pk=assessment_id).first()
-    if assessment is None or assessment.model_state == ModelState.DONE:
-        return  # idempotent: a second delivery finds the work done
-    info = source_load(source_type=assessment.source_type, source_id=assessment.source_id)
+
+def assessments_apply_model(*, assessment_ids: list[int]) -> None:
+    """Run the model layer on a batch of assessments (one forward pass for all texts) and
+    apply each result in its own short transaction. Idempotent per assessment: a second
+    delivery finds the work done."""
+    from .engine import assess_full
+    from .services import source_load
+
+    todo = []
+    for assessment in Assessment.objects.filter(pk__in=assessment_ids).exclude(model_state=ModelState.DONE).order_by("pk"):
+        try:
+            info = source_load(source_type=assessment.source_type, source_id=assessment.source_id)
+        except Exception:
+            logger.exception("model layer could not load the source of assessment %s", assessment.pk)
+            _model_apply(assessment_id=assessment.pk, result=None, failed=True, excerpt="")
+            continue
+        todo.append((assessment.pk, info))
+    if not todo:
+        return
     try:
-        result = assess_full([info.text])[0]
-        failed = bool(result.model_failed)
+        results = assess_full([info.text for _, info in todo])
     except Exception:
-        logger.exception("model layer failed for assessment %s", assessment_id)
-        result, failed = None, True
+        logger.exception("model layer failed for assessments %s", [pk for pk, _ in todo])
+        results = [None] * len(todo)
+    for (pk, info), result in zip(todo, results, strict=True):
+        failed = result is None or bool(result.model_failed)
+        _model_apply(assessment_id=pk, result=result, failed=failed, excerpt=info.text)
+
+
+def _model_apply(*, assessment_id: int, result, failed: bool, excerpt: str) -> None:
+    from .engine import action_rank, level_rank, max_level
+    from .services import ESCALATE_LEVELS, escalation_open
+
     with transaction.atomic():
         assessment = Assessment.objects.select_for_update().get(pk=assessment_id)
         if assessment.model_state == ModelState.DONE:
@@ -67,7 +89,7 @@ def assessment_apply_model(*, assessment_id: int) -> None:
                 source_type=assessment.source_type, source_id=assessment.source_id
             ).first()
             if existing is None:
-                escalation_open(assessment=assessment, excerpt=info.text, raised_by_model=True)
+                escalation_open(assessment=assessment, excerpt=excerpt, raised_by_model=True)
             else:
                 from .escalations import escalation_raise
 
@@ -79,13 +101,13 @@ def model_outbox_sweep(*, now: dt.datetime | None = None) -> int:
     after MAX_ATTEMPTS they are marked failed and routed to a person."""
     from django.conf import settings
 
-    from .services import _dispatch_model
+    from .services import model_dispatch
 
     if not settings.TRIAGE_MODEL_DISPATCH:
         return 0  # the model layer is switched off: nothing was dispatched, nothing is stuck
     now = now or timezone.now()
     cutoff = now - dt.timedelta(seconds=STUCK_AFTER_S)
-    count = 0
+    redrive: list[int] = []
     with transaction.atomic():
         stuck = list(
             Assessment.objects.select_for_update(skip_locked=True)
@@ -99,7 +121,9 @@ def model_outbox_sweep(*, now: dt.datetime | None = None) -> int:
                     assessment.action = "review"
                 assessment.save(update_fields=["model_state", "action", "updated_at"])
                 continue
-            Assessment.objects.filter(pk=assessment.pk).update(model_attempts=assessment.model_attempts + 1)
-            transaction.on_commit(lambda pk=assessment.pk: _dispatch_model(pk))
-            count += 1
-    return count
+            Assessment.objects.filter(pk=assessment.pk).update(model_attempts=assessment.model_attempts + 1,
+                                                               model_dispatched_at=now)
+            redrive.append(assessment.pk)
+        if redrive:
+            transaction.on_commit(lambda: model_dispatch(redrive))
+    return len(redrive)

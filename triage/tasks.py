@@ -16,9 +16,26 @@ from django.db import OperationalError
     time_limit=30,
 )
 def assessment_model_run(assessment_id: int) -> None:
-    from .reassess import assessment_apply_model
+    """One assessment (tasks queued before batching existed; kept for them)."""
+    from .reassess import assessments_apply_model
 
-    assessment_apply_model(assessment_id=assessment_id)
+    assessments_apply_model(assessment_ids=[assessment_id])
+
+
+@shared_task(
+    name="triage.assessment_model_batch",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def assessment_model_batch(assessment_ids: list[int]) -> None:
+    """Up to triage.dispatch.BATCH_MAX assessments, the model run on all texts at once."""
+    from .reassess import assessments_apply_model
+
+    assessments_apply_model(assessment_ids=assessment_ids)
 
 
 @shared_task(name="triage.sweep_model_outbox", soft_time_limit=20, time_limit=30)
