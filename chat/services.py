@@ -8,14 +8,14 @@ request). Events are pushed by chat.events after commit, never from here directl
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Subquery
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Role, User
@@ -185,16 +185,15 @@ def message_send(
     inline = assessment_inline(body) if user.role == Role.YOUNG_PERSON else None
     try:
         with transaction.atomic():
-            live = _participants_locked(conversation_id=participant.conversation_id, sender_id=user.id, cmid=cmid)
-            if live and live[0].duplicate_id is not None:
+            ctx = _send_context_locked(conversation_id=participant.conversation_id, sender_id=user.id, cmid=cmid)
+            if ctx is not None and ctx.duplicate_id is not None:
                 # A retry of a stored message always gets its ack: before the rate limit.
                 return SendResult(_message_retry(user=user, cmid=cmid, conversation_id=participant.conversation_id),
                                   created=False)
             _rate_check(user_id=user.id, now=now)
-            if participant.pk not in {p.pk for p in live}:
+            if ctx is None or participant.pk not in {p.pk for p in ctx.live}:
                 raise NotParticipant()
-            conversation = live[0].conversation
-            session = conversation.session
+            conversation, session, live = ctx.conversation, ctx.session, ctx.live
             if session.state not in (SessionState.QUEUED, SessionState.ACTIVE):
                 raise SessionClosed()
             message = _message_store(
@@ -217,20 +216,59 @@ def message_send(
     return SendResult(message, created=True, extra=extra)
 
 
-def _participants_locked(*, conversation_id: int, sender_id: int, cmid: uuid.UUID) -> list[Participant]:
-    """One query: the conversation row lock (seq), its session, its live participants
-    (authorisation and fan-out) and whether this client_msg_id is already stored
-    (`duplicate_id` on every row). Empty if nobody is live in the conversation.
+@dataclass
+class _SendContext:
+    conversation: Conversation  # id and last_seq loaded; the rest deferred
+    session: Session  # id, state and priority loaded
+    live: list[Participant]  # id, user_id and role loaded
+    duplicate_id: int | None
+
+
+def _send_context_locked(*, conversation_id: int, sender_id: int, cmid: uuid.UUID) -> _SendContext | None:
+    """One statement: the conversation row lock (seq), its session, its live participants
+    (authorisation and fan-out) and whether this client_msg_id is already stored.
+
+    Hand-written SQL because this runs for every message and Django compiling the same
+    select_related + subquery + FOR UPDATE OF for each one cost more CPU than the rest of
+    the transaction (bench/hotpath.py). Rows become model instances with only these
+    fields loaded (the rest deferred), so a later save() writes only what was loaded.
 
     A retry that commits while we wait for the lock is not seen by the subquery (its
     snapshot is older); the unique (sender, client_msg_id) constraint then refuses our
     insert and message_send answers with the stored message."""
-    duplicate = Message.objects.filter(sender_id=sender_id, client_msg_id=cmid).values("id")[:1]
-    return list(
-        Participant.objects.select_for_update(of=("conversation",))
-        .select_related("conversation__session")
-        .filter(conversation_id=conversation_id, left_at__isnull=True)
-        .annotate(duplicate_id=Subquery(duplicate))
+    cmid_db = Message._meta.get_field("client_msg_id").get_db_prep_value(cmid, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_send_context_sql(), [sender_id, cmid_db, conversation_id])
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    first = rows[0]
+    return _SendContext(
+        conversation=_loaded(Conversation, id=conversation_id, last_seq=first[3]),
+        session=_loaded(Session, id=first[4], conversation_id=conversation_id, state=first[5], priority=first[6]),
+        live=[_loaded(Participant, id=r[0], conversation_id=conversation_id, user_id=r[1], role=r[2])
+              for r in rows if r[0] is not None],
+        duplicate_id=first[7],
+    )
+
+
+def _loaded(model, **values):
+    """An instance as if loaded from the database with only these fields (by attname)."""
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+    return model.from_db(connection.alias, names, [values[n] for n in names])
+
+
+@functools.cache
+def _send_context_sql() -> str:
+    p, c, s, m = (model._meta.db_table for model in (Participant, Conversation, Session, Message))
+    lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
+    # Only table names from model metadata are interpolated; values are parameters.
+    return (
+        f"SELECT p.id, p.user_id, p.role, c.last_seq, s.id, s.state, s.priority, "  # noqa: S608
+        f"(SELECT m.id FROM {m} m WHERE m.sender_id = %s AND m.client_msg_id = %s LIMIT 1) "
+        f"FROM {c} c JOIN {s} s ON s.conversation_id = c.id "
+        f"LEFT JOIN {p} p ON p.conversation_id = c.id AND p.left_at IS NULL "
+        f"WHERE c.id = %s{lock}"
     )
 
 

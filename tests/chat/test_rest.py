@@ -40,7 +40,7 @@ def test_request_list_transcript_send_end_feedback_notes(people):
     session = _assigned(people)
     sid, conv = session["session"], session["conversation"]
     again = yp.post("/api/v1/chat/sessions/", {"body": "hello?"}, format="json")
-    assert again.status_code == 200 and again.json()["session"] == sid and again.json()["resumed"]
+    assert again.status_code == 200 and again.json()["session"] == sid and again.json()["resumed"], again.json()
 
     mine = yp.get("/api/v1/chat/sessions/").json()["results"]
     assert [s["session"] for s in mine] == [sid] and mine[0]["state"] == "active" and "risk_level" not in mine[0]
