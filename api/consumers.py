@@ -21,6 +21,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from accounts.tokens import token_is_valid, token_lookup
+from config import realtime
 from config.exceptions import ServiceError
 from config.realtime import role_group, user_group
 
@@ -204,7 +205,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
             await self._send(ws_error("wrong_role", f"{frame_type} is not available to your role.", ref))
             return
         try:
-            result = await database_sync_to_async(self._call)(route, frame)
+            result, pushes = await database_sync_to_async(self._call)(route, frame)
         except ServiceError as exc:
             await self._send(ws_error_from(exc, ref))
             return
@@ -213,10 +214,14 @@ class ClientConsumer(AsyncWebsocketConsumer):
             logger.exception("websocket handler %s failed", frame_type)
             await self._send(ws_error("server_error", None, ref))
             return
+        await realtime.deliver(pushes)
         await self._apply(result)
 
-    def _call(self, route: wsproto.Route, frame: dict[str, Any]) -> wsproto.WsResult:
-        return wsproto.as_result(route.handler(self.user, frame))
+    def _call(self, route: wsproto.Route, frame: dict[str, Any]) -> tuple[wsproto.WsResult, list]:
+        # Pushes the handler's service makes after commit are sent from the event loop.
+        with realtime.collect() as pushes:
+            result = wsproto.as_result(route.handler(self.user, frame))
+        return result, pushes
 
     async def _apply(self, result: wsproto.WsResult) -> None:
         for group in result.join:

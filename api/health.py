@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 
 from asgiref.sync import async_to_sync
@@ -29,14 +31,30 @@ def _check_channel_layer() -> dict:
 
     async def roundtrip() -> None:
         channel = await layer.new_channel("readyz.")
-        token = uuid.uuid4().hex
-        await layer.send(channel, {"type": "readyz.ping", "token": token})
-        message = await layer.receive(channel)
-        if message.get("token") != token:
-            raise RuntimeError("channel layer returned a different message")
+        try:
+            token = uuid.uuid4().hex
+            await layer.send(channel, {"type": "readyz.ping", "token": token})
+            message = await layer.receive(channel)
+            if message.get("token") != token:
+                raise RuntimeError("channel layer returned a different message")
+        finally:
+            await _channel_forget(layer, channel)
 
     async_to_sync(roundtrip)()
     return {"ok": True, "backend": type(layer).__name__}
+
+
+async def _channel_forget(layer, channel: str) -> None:
+    """The pub/sub layer keeps a channel subscribed until a receive on it is cancelled
+    (how Channels' consumers end); do the same, or every probe would leave one behind.
+    The core layer's channel keys expire by themselves."""
+    if type(layer).__name__ != "RedisPubSubChannelLayer":
+        return
+    waiter = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiter
 
 
 def _celery_checks() -> tuple[dict, dict]:

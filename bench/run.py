@@ -36,8 +36,8 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--duration", type=float, default=60, help="seconds of load")
     ap.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
     ap.add_argument("--asgi-procs", type=int, default=1)
-    ap.add_argument("--layer", choices=["core", "pubsub"], default="core",
-                    help="core: channels_redis RedisChannelLayer (product default); pubsub: RedisPubSubChannelLayer")
+    ap.add_argument("--layer", choices=["pubsub", "core"], default="pubsub",
+                    help="the CHANNEL_LAYER setting: pubsub (product default, RedisPubSubChannelLayer) or core (RedisChannelLayer)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     ap.add_argument("--clinicians", type=int, default=10)
     ap.add_argument("--ladder-sessions", type=int, default=200)

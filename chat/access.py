@@ -27,11 +27,7 @@ class ReadGrant:
 
 def access_conversation_for_sender(*, user: User, conversation_id: int) -> Participant:
     """The caller's live participation (may send, type, mark read)."""
-    participant = (
-        Participant.objects.select_related("conversation")
-        .filter(conversation_id=conversation_id, user_id=user.id, left_at__isnull=True)
-        .first()
-    )
+    participant = Participant.objects.filter(conversation_id=conversation_id, user_id=user.id, left_at__isnull=True).first()
     if participant is None:
         raise NotParticipant()
     if participant.role == ParticipantRole.OBSERVER:

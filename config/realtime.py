@@ -8,8 +8,10 @@ send is logged and dropped here on purpose; it never breaks the committed work.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -47,9 +49,48 @@ def _group_send(group: str, message: dict[str, Any], *, raise_errors: bool = Fal
             raise DeliveryFailed(group) from exc
 
 
+# Pushes collected while a websocket frame is handled (see `collect`), else None.
+_collected: contextvars.ContextVar[list[tuple[str, dict[str, Any]]] | None] = contextvars.ContextVar(
+    "realtime_collected", default=None
+)
+
+
+@contextlib.contextmanager
+def collect() -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """Within this block (the websocket consumer wraps each frame's handler in it), pushes
+    that would go out now are kept, in order, for the caller to `deliver` from its event
+    loop: the worker thread makes no round trip back to the loop per group, and a frame's
+    pushes go out together. Still after commit: on_commit callbacks add to the list, and a
+    rollback discards them as before. Pushes whose failure the caller must see
+    (raise_errors) are never collected."""
+    pushes: list[tuple[str, dict[str, Any]]] = []
+    token = _collected.set(pushes)
+    try:
+        yield pushes
+    finally:
+        _collected.reset(token)
+
+
+async def deliver(pushes: list[tuple[str, dict[str, Any]]]) -> None:
+    """Send collected pushes in order. Failures are logged and dropped, as in send_now."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for group, message in pushes:
+        try:
+            await layer.group_send(group, message)
+        except Exception as exc:
+            logger.warning("channel layer send to %s failed: %s", group, type(exc).__name__)
+
+
 def send_now(groups: Iterable[str], payload: dict[str, Any], *, raise_errors: bool = False) -> None:
+    collected = None if raise_errors else _collected.get()
     for group in dict.fromkeys(groups):
-        _group_send(group, {"type": CLIENT_EVENT, "payload": payload}, raise_errors=raise_errors)
+        message = {"type": CLIENT_EVENT, "payload": payload}
+        if collected is not None:
+            collected.append((group, message))
+        else:
+            _group_send(group, message, raise_errors=raise_errors)
 
 
 def send_on_commit(groups: Iterable[str], payload: dict[str, Any]) -> None:

@@ -56,6 +56,9 @@ class PrivateRedis:
     def resume(self) -> None:
         os.kill(self.proc.pid, signal.SIGCONT)
 
+    def cli(self, *args: str) -> str:
+        return subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True, check=True).stdout
+
 
 def env_with(redis: PrivateRedis, **extra: str) -> dict[str, str]:
     env = process_env()

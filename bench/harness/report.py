@@ -90,7 +90,7 @@ def render(result: dict) -> str:
     t = res.get("triage")
     if isinstance(t, dict):
         out += ["| triage, one pinned core, 1 torch thread | messages/s |", "|---|---|"]
-        for k in ("inline_msgs_per_s", "model_b1_msgs_per_s", "model_b32_msgs_per_s", "bert_b1_msgs_per_s", "bert_b32_msgs_per_s"):
+        for k in ("inline_msgs_per_s", "model_b1_msgs_per_s", "model_b8_msgs_per_s", "model_b32_msgs_per_s", "bert_b1_msgs_per_s", "bert_b32_msgs_per_s"):
             out.append(f"| {k.removesuffix('_msgs_per_s')} | {t.get(k, '–')} |")
         out.append("")
     return "\n".join(out)

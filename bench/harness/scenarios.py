@@ -443,6 +443,7 @@ def triage(ctx: Ctx, n: int = 2000) -> dict:
     res = json.loads(out.stdout.strip().splitlines()[-1])
     res.update(scenario="triage", loadavg_at_start=la, pinned_core=ctx.stack.layout.asgi)
     vals = {k: v for k, v in (("inline", res.get("inline_msgs_per_s")), ("model layer b1", res.get("model_b1_msgs_per_s")),
+                              ("model layer b8", res.get("model_b8_msgs_per_s")),
                               ("model layer b32", res.get("model_b32_msgs_per_s")), ("BERT-base b1", res.get("bert_b1_msgs_per_s")),
                               ("BERT-base b32", res.get("bert_b32_msgs_per_s"))) if v}
     plot.bars(ctx.png("triage"), "triage throughput, one core, messages/s (log scale)", vals, "messages/s per core")

@@ -48,7 +48,7 @@ def _taskset(cores: str | None, cmd: list[str]) -> list[str]:
 
 
 class Stack:
-    def __init__(self, *, run_dir: Path, layout: Layout, layer: str = "core", pg_url: str = "postgres://postgres@127.0.0.1:5432") -> None:
+    def __init__(self, *, run_dir: Path, layout: Layout, layer: str = "pubsub", pg_url: str = "postgres://postgres@127.0.0.1:5432") -> None:
         self.run_dir = run_dir
         self.layout = layout
         self.layer = layer
@@ -69,7 +69,7 @@ class Stack:
             WS_RATE_PER_S="1000",
             WS_RATE_BURST="1000",
             THROTTLE_USER="1000000/min",
-            BENCH_CHANNEL_LAYER=layer,
+            CHANNEL_LAYER=layer,
             LOG_LEVEL="WARNING",
             PYTHONUNBUFFERED="1",
             PYTHONPATH=str(ROOT),

@@ -1,6 +1,7 @@
 """Triage throughput on one core (run pinned by the harness): inline layer, model layer
-(inline + MiniLM Detoxify + risk head, `triage.engine.assess_full`) at batch 1 (what the
-Celery task does per message) and batch 32, and Detoxify's BERT-base architecture in the
+(inline + MiniLM Detoxify + risk head, `triage.engine.assess_full`) at batch 1, 8 and 32
+(the Celery task gets what triage/dispatch.py coalesced: one id under light load, up to 32
+under heavy load), and Detoxify's BERT-base architecture in the
 same process (randomly initialised: weights cannot be downloaded here; speed only).
 Prints one JSON line."""
 
@@ -71,6 +72,7 @@ def main() -> None:
     assess_full(texts[:32])
     sample = texts[:256]
     out["model_b1_msgs_per_s"] = round(rate(lambda t: assess_full([t]), sample), 1)
+    out["model_b8_msgs_per_s"] = round(8 * rate(assess_full, [sample[i : i + 8] for i in range(0, len(sample), 8)]), 1)
     batches = [sample[i : i + 32] for i in range(0, len(sample), 32)]
     out["model_b32_msgs_per_s"] = round(32 * rate(assess_full, batches), 1)
     from transformers import BertConfig, BertForSequenceClassification

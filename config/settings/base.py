@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("EARLYHELP_VAR_DIR", BASE_DIR / "var"))
@@ -147,22 +148,39 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # Chat text is health data: it must not sit in Redis in plain text.
 CHANNEL_ENCRYPTION_KEY = os.environ.get("CHANNEL_ENCRYPTION_KEY", "")
 
+# Which channels_redis layer carries live pushes (docs/reliability.md, "Channel layer"):
+# "pubsub" (default): Redis PUBLISH/SUBSCRIBE, no state in Redis, one round trip per push,
+#   about a third of the server's CPU per chat message less than "core" (docs/benchmarks.md);
+#   a socket that is not subscribed at the moment of a push misses it, like any lost push.
+# "core": RedisChannelLayer, per-channel buffers in Redis with capacity and expiry.
+# Either way a push is a hint: clients resync from the database on a seq gap, and
+# escalations are re-sent until a clinician's page confirms receipt.
+CHANNEL_LAYER = os.environ.get("CHANNEL_LAYER", "pubsub")
+if CHANNEL_LAYER not in ("pubsub", "core"):
+    raise ImproperlyConfigured("CHANNEL_LAYER must be 'pubsub' or 'core'.")
+
 if REDIS_URL:
+    _layer_config = {
+        # redis-py 8 times reads out after 5 s by default, exactly channels_redis's
+        # blocking-receive wait (core layer): give reads head-room so idle sockets don't
+        # time out.
+        "hosts": [{"address": REDIS_URL, "socket_timeout": 10, "socket_connect_timeout": 5}],
+        "symmetric_encryption_keys": [CHANNEL_ENCRYPTION_KEY or SECRET_KEY or "dev-only-key"],
+    }
+    if CHANNEL_LAYER == "core":
+        _layer_config.update(
+            # Per-channel buffer. Live pushes are hints (the database is the record), so
+            # overflow costs a resync, not a message.
+            capacity=int(os.environ.get("CHANNEL_CAPACITY", "1000")),
+            expiry=60,
+            # Longer than the longest socket (Daphne's websocket_timeout, 24 h).
+            group_expiry=int(os.environ.get("CHANNEL_GROUP_EXPIRY", "86400")),
+        )
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # redis-py 8 times reads out after 5 s by default, exactly channels_redis's
-                # blocking-receive wait: give reads head-room so idle sockets don't time out.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 10, "socket_connect_timeout": 5}],
-                # Per-channel buffer. Live pushes are hints (the database is the record),
-                # so overflow costs a resync, not a message.
-                "capacity": int(os.environ.get("CHANNEL_CAPACITY", "1000")),
-                "expiry": 60,
-                # Longer than the longest socket (Daphne's websocket_timeout, 24 h).
-                "group_expiry": int(os.environ.get("CHANNEL_GROUP_EXPIRY", "86400")),
-                "symmetric_encryption_keys": [CHANNEL_ENCRYPTION_KEY or SECRET_KEY or "dev-only-key"],
-            },
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer" if CHANNEL_LAYER == "pubsub"
+            else "channels_redis.core.RedisChannelLayer",
+            "CONFIG": _layer_config,
         }
     }
     CACHES = {

@@ -1,6 +1,7 @@
-"""R3: channel-layer overflow and group expiry, forced. Live pushes are only hints:
-the client notices the gap in `seq`, resyncs from the database, and ends with the
-full transcript (same order, no gap, no duplicate)."""
+"""R3: channel-layer overflow and group expiry, forced, on the core layer (where buffers
+and memberships live in Redis), and lost subscriptions on the pub/sub layer (the product
+default). Live pushes are only hints: the client notices the gap in `seq`, resyncs from
+the database, and ends with the full transcript (same order, no gap, no duplicate)."""
 
 from __future__ import annotations
 
@@ -36,10 +37,10 @@ def _db_seqs(conversation: int) -> list[int]:
     return list(Message.objects.filter(conversation_id=conversation).order_by("seq").values_list("seq", flat=True))
 
 
-def _stack(**env_extra):
+def _stack(layer: str = "core", **env_extra):
     redis = PrivateRedis()
     redis.start()
-    env = env_with(redis, CHAT_MESSAGE_RATE="1000", **env_extra)
+    env = env_with(redis, CHAT_MESSAGE_RATE="1000", CHANNEL_LAYER=layer, **env_extra)
     (a, url_a), (b, url_b) = daphne_proc(env), daphne_proc(env)
     a.start()
     b.start()
@@ -82,13 +83,35 @@ async def _close_pair(young, staff, follower, stop, pump, sent) -> dict:
     return {"seqs": follower.seqs(), "live": follower.live, "syncs": follower.syncs, "sent": sent}
 
 
-async def _overflow(url_a, url_b, young_token, staff_token, conversation, server_b) -> dict:
+def test_lost_subscription_on_the_pubsub_layer_is_repaired_by_resync(make_user):
+    """The counsellor's server is paused and its Redis subscriptions are cut (what Redis
+    does to a subscriber over its output-buffer limit, or a network blip): pushes published
+    meanwhile reach nobody. On resume it resubscribes; the next push reveals the gap."""
+    young_token, staff_token, conversation = _session(make_user)
+    redis, (a, url_a), (b, url_b) = _stack("pubsub")
+    try:
+        report = asyncio.run(_overflow(url_a, url_b, young_token, staff_token, conversation, b,
+                                       while_paused=lambda: redis.cli("CLIENT", "KILL", "TYPE", "pubsub")))
+    finally:
+        for proc in (b, a):
+            proc.stop()
+        redis.kill()
+    assert report["seqs"] == _db_seqs(conversation)
+    assert report["live"] < report["sent"], "cutting the subscriptions really dropped pushes"
+    assert report["syncs"] >= 1
+    print(f"\nR3 pub/sub subscriptions cut: {report['sent']} sent while the server was paused and "
+          f"unsubscribed, {report['live']} live pushes arrived, {report['syncs']} resyncs; transcript equals the database")
+
+
+async def _overflow(url_a, url_b, young_token, staff_token, conversation, server_b, while_paused=None) -> dict:
     young, staff, follower, stop, pump = await _open_pair(url_a, url_b, young_token, staff_token, conversation)
     await say(young, conversation, "before the pause")
     await asyncio.sleep(0.5)
     os.kill(server_b.proc.pid, signal.SIGSTOP)
     sent = 1
     try:
+        if while_paused is not None:
+            while_paused()
         for n in range(25):
             await say(young, conversation, f"while paused {n}")
             sent += 1

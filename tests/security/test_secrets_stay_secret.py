@@ -18,30 +18,43 @@ SECRET = "my-secret-words-about-home-7731"
 
 @pytest.mark.real
 def test_chat_text_is_encrypted_in_redis():
+    """Whatever Redis holds (core layer: queued messages) or carries (pub/sub layer: the
+    published payload, read here by a second subscriber) is ciphertext."""
     layer = get_channel_layer()
     assert settings.CHANNEL_LAYERS["default"]["CONFIG"]["symmetric_encryption_keys"]
+    client = redis.Redis.from_url(settings.REDIS_URL)
 
     async def send_and_inspect() -> list[bytes]:
         channel = await layer.new_channel()
         await layer.group_add("s6.test", channel)
-        await layer.group_send("s6.test", {"type": "client.event", "payload": {"type": "message.new", "body": SECRET}})
-        client = redis.Redis.from_url(settings.REDIS_URL)
         blobs = []
-        for key in client.scan_iter(match=f"{layer.prefix}*"):
-            kind = client.type(key)
-            if kind == b"zset":
-                blobs += client.zrange(key, 0, -1)
-            elif kind == b"list":
-                blobs += client.lrange(key, 0, -1)
-            elif kind == b"string":
-                blobs.append(client.get(key))
+        if settings.CHANNEL_LAYER == "pubsub":
+            spy = client.pubsub(ignore_subscribe_messages=True)
+            spy.subscribe(layer._get_layer()._get_group_channel_name("s6.test"))
+            await layer.group_send("s6.test", {"type": "client.event", "payload": {"type": "message.new", "body": SECRET}})
+            for _ in range(50):
+                seen = spy.get_message(timeout=0.1)
+                if seen:
+                    blobs.append(seen["data"])
+                    break
+            spy.close()
+        else:
+            await layer.group_send("s6.test", {"type": "client.event", "payload": {"type": "message.new", "body": SECRET}})
+            for key in client.scan_iter(match=f"{layer.prefix}*"):
+                kind = client.type(key)
+                if kind == b"zset":
+                    blobs += client.zrange(key, 0, -1)
+                elif kind == b"list":
+                    blobs += client.lrange(key, 0, -1)
+                elif kind == b"string":
+                    blobs.append(client.get(key))
         message = await layer.receive(channel)
         assert message["payload"]["body"] == SECRET  # decrypts for the consumer
         await layer.group_discard("s6.test", channel)
         return blobs
 
     blobs = async_to_sync(send_and_inspect)()
-    assert blobs, "the message should have been queued in Redis"
+    assert blobs, "the message should have been seen in Redis"
     assert not any(SECRET.encode() in blob for blob in blobs)
 
 
