@@ -20,12 +20,12 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from accounts.tokens import token_is_valid, token_lookup
+from accounts.tokens import token_lookup
 from config import realtime
 from config.exceptions import ServiceError
 from config.realtime import role_group, user_group
 
-from . import layer_watch, wsproto
+from . import layer_watch, revalidate, wsproto
 from .errors import ws_error, ws_error_from
 
 logger = logging.getLogger(__name__)
@@ -46,15 +46,6 @@ def _token_user(key: str):
     if token is None:
         return None, None
     return token.user, token.id
-
-
-@database_sync_to_async
-def _still_valid(user_id: int, token_id: int | None) -> bool:
-    from accounts.models import User
-
-    if token_id is not None:
-        return token_is_valid(token_id=token_id)
-    return User.objects.filter(pk=user_id, is_active=True).exists()
 
 
 class TokenBucket:
@@ -149,6 +140,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         self._tasks.append(asyncio.create_task(self._auth_deadline()))
 
     async def disconnect(self, code: int) -> None:
+        revalidate.unregister(self)
         for task in self._tasks:
             task.cancel()
         await self._leave_all()
@@ -256,9 +248,10 @@ class ClientConsumer(AsyncWebsocketConsumer):
     async def _authenticated(self, user, token_id: int | None, ref: Any = None) -> None:
         self.user, self.token_id = user, token_id
         layer_watch.register(self)
+        revalidate.register(self)
         for task in self._tasks:
             task.cancel()
-        self._tasks = [asyncio.create_task(self._revalidate_loop())]
+        self._tasks = []
         await self._apply(wsproto.WsResult(join=[user_group(user.id), role_group(user.role)]))
         await self._send({"type": "auth.ok", "user": self._user_payload(), "ref": ref})
         await self._run_connect_hooks(user)
@@ -285,20 +278,9 @@ class ClientConsumer(AsyncWebsocketConsumer):
             await self._send(ws_error("not_authenticated", "No auth frame received in time."))
             await self.close(code=CLOSE_AUTH_TIMEOUT)
 
-    async def _revalidate_loop(self) -> None:
-        """Logout pushes a close at once; this catches what a lost push would miss."""
-        while True:
-            await asyncio.sleep(settings.WS_REVALIDATE_S)
-            try:
-                valid = await _still_valid(self.user.id, self.token_id)
-            except Exception:
-                logger.warning("socket revalidation failed", exc_info=True)
-                continue
-            if not valid:
-                await self.socket_close({"code": CLOSE_UNAUTHENTICATED, "reason": "revoked"})
-                return
-            # Group memberships live in Redis and vanish on a flush or restart.
-            await self._rejoin_groups()
+    async def revoked(self) -> None:
+        """Called by api.revalidate when the token or the user is no longer valid."""
+        await self.socket_close({"code": CLOSE_UNAUTHENTICATED, "reason": "revoked"})
 
     # --- outbound (channel layer) -------------------------------------------------
     async def client_event(self, event: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-WINDOW_S = 0.02
+WINDOW_S = 0.05
 BATCH_MAX = 32
 
 _queue: queue.SimpleQueue[int] = queue.SimpleQueue()

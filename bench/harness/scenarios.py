@@ -260,7 +260,7 @@ def _profile_start(ctx: Ctx, name: str, duration: float) -> list[subprocess.Pope
         return []
     spy = Path(sys.executable).with_name("py-spy")
     return [subprocess.Popen([str(spy), "record", "--pid", str(pid), "--duration", str(int(duration)), "--rate", "100",
-                              "--format", "raw", "--nonblocking", "-o", str(ctx.run_dir / f"{name}-asgi{i}.collapsed")],
+                              "--format", "raw", "--nonblocking", "--gil", "-o", str(ctx.run_dir / f"{name}-asgi{i}.collapsed")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for i, pid in enumerate(ctx.stack.asgi_pids())]
 
