@@ -127,7 +127,10 @@ def _message_store(
     """Caller holds the conversation lock (select_for_update) inside a transaction."""
     conversation.last_seq += 1
     conversation.last_activity_at = now
-    conversation.save(update_fields=["last_seq", "last_activity_at"])
+    # Plain UPDATE, not Model.save(): this runs for every message and save()'s machinery
+    # (signals, update_fields checks, compiling) cost more than the statement itself.
+    _sql_update(Conversation, conversation.pk, last_seq=conversation.last_seq,
+                last_activity_at=connection.ops.adapt_datetimefield_value(now))
     return Message.objects.create(
         conversation=conversation,
         seq=conversation.last_seq,
@@ -153,8 +156,16 @@ def _triage(*, message: Message, inline: Any) -> Any:
         conversation_id=message.conversation_id, inline_result=inline, new_source=True,
     )
     message.assessment = assessment
-    message.save(update_fields=["assessment"])
+    _sql_update(Message, message.pk, assessment_id=assessment.pk)
     return assessment
+
+
+def _sql_update(model, pk: int, **columns: Any) -> None:
+    """UPDATE one row by primary key; `columns` are column names with database values."""
+    assignments = ", ".join(f"{name} = %s" for name in columns)
+    with connection.cursor() as cursor:
+        # Column names come from this module's code, never from input; values are parameters.
+        cursor.execute(f"UPDATE {model._meta.db_table} SET {assignments} WHERE id = %s", [*columns.values(), pk])  # noqa: S608
 
 
 @dataclass
