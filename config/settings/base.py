@@ -310,6 +310,8 @@ ESCALATION_ACK_SECONDS = {
 }
 # Run the asynchronous model layer (Celery `triage` queue) after every inline assessment.
 TRIAGE_MODEL_DISPATCH = env_bool("TRIAGE_MODEL_DISPATCH", True)
+# fp32, bf16, int8 or auto (bf16 where the CPU has native bfloat16): triage/model.py.
+TRIAGE_MODEL_PRECISION = os.environ.get("TRIAGE_MODEL_PRECISION", "auto")
 # Run the beat schedule inside the ASGI process (embedded mode only; see config/embedded_beat.py).
 EMBEDDED_BEAT = False
 # Trained triage artefacts (built by `manage.py triage train`; not committed: ~90 MB).

@@ -64,6 +64,28 @@ def test_assess_full_with_model(tiny_model_dir: Path) -> None:
     assert b.toxicity is not None
 
 
+def test_each_precision_loads_and_scores_alike(tiny_model_dir: Path) -> None:
+    """fp32, bf16 and int8 load through the same path; bf16 must not move a verdict."""
+    texts = ["i'm going to take all my pills tonight", "i love baking", "shut up idiot", "exams are stressing me out"]
+    scores = {}
+    for precision in ("fp32", "bf16", "int8"):
+        with override_settings(TRIAGE_MODEL_DIR=str(tiny_model_dir), TRIAGE_MODEL_PRECISION=precision):
+            results, versions = triage_model.predict(texts)
+        assert versions["precision"] == precision
+        scores[precision] = [r["toxicity"]["toxicity"] for r in results]
+    assert all(abs(a - b) < 0.02 for a, b in zip(scores["fp32"], scores["bf16"], strict=True))
+    assert all(abs(a - b) < 0.1 for a, b in zip(scores["fp32"], scores["int8"], strict=True))
+
+
+def test_precision_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    with override_settings(TRIAGE_MODEL_PRECISION="int8"):
+        assert triage_model.model_precision() == "int8"
+    with override_settings(TRIAGE_MODEL_PRECISION="fp64"), pytest.raises(triage_model.ModelUnavailable):
+        triage_model.model_precision()
+    with override_settings(TRIAGE_MODEL_PRECISION="auto"):
+        assert triage_model.model_precision() in ("fp32", "bf16")
+
+
 def test_failure_path_routes_to_review(tmp_path: Path) -> None:
     with override_settings(TRIAGE_MODEL_DIR=str(tmp_path / "missing")):
         with pytest.raises(triage_model.ModelUnavailable):
