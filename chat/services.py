@@ -51,6 +51,7 @@ from .models import (
     SessionState,
     TranscriptAccess,
     Transfer,
+    loaded_instance,
 )
 from .selectors import (
     active_session_count,
@@ -255,18 +256,12 @@ def _send_context_locked(*, conversation_id: int, sender_id: int, cmid: uuid.UUI
         return None
     first = rows[0]
     return _SendContext(
-        conversation=_loaded(Conversation, id=conversation_id, last_seq=first[3]),
-        session=_loaded(Session, id=first[4], conversation_id=conversation_id, state=first[5], priority=first[6]),
-        live=[_loaded(Participant, id=r[0], conversation_id=conversation_id, user_id=r[1], role=r[2])
+        conversation=loaded_instance(Conversation, id=conversation_id, last_seq=first[3]),
+        session=loaded_instance(Session, id=first[4], conversation_id=conversation_id, state=first[5], priority=first[6]),
+        live=[loaded_instance(Participant, id=r[0], conversation_id=conversation_id, user_id=r[1], role=r[2])
               for r in rows if r[0] is not None],
         duplicate_id=first[7],
     )
-
-
-def _loaded(model, **values):
-    """An instance as if loaded from the database with only these fields (by attname)."""
-    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
-    return model.from_db(connection.alias, names, [values[n] for n in names])
 
 
 @functools.cache
