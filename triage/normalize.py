@@ -16,7 +16,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 __all__ = ["Normalized", "normalize"]
 
@@ -167,6 +167,19 @@ def _fix_token(token: str) -> str:
     return tok
 
 
+@lru_cache(maxsize=8192)
+def _fold(ch: str) -> str:
+    """One character folded ("" if invisible). Cached per distinct character: the
+    inline layer runs on every chat message, and the unicodedata calls per character
+    were half its time. Bounded: hostile text can hold any number of distinct code points."""
+    if ch in _INVISIBLE or unicodedata.category(ch) == "Cf":
+        return ""
+    folded = unicodedata.normalize("NFKC", ch)
+    folded = unicodedata.normalize("NFKD", folded)
+    folded = "".join(c for c in folded if not unicodedata.combining(c))
+    return folded.translate(_HOMOGLYPHS).lower()
+
+
 def normalize(text: str) -> Normalized:
     """Return the canonical lower-case form of ``text`` with an offset map.
 
@@ -178,15 +191,14 @@ def normalize(text: str) -> Normalized:
     chars: list[str] = []
     offs: list[int] = []
     for i, ch in enumerate(text):
-        if ch in _INVISIBLE or unicodedata.category(ch) == "Cf":
-            continue
-        folded = unicodedata.normalize("NFKC", ch)
-        folded = unicodedata.normalize("NFKD", folded)
-        folded = "".join(c for c in folded if not unicodedata.combining(c))
-        folded = folded.translate(_HOMOGLYPHS).lower()
-        for c in folded:
-            chars.append(c)
+        folded = _fold(ch)
+        if len(folded) == 1:
+            chars.append(folded)
             offs.append(i)
+        else:
+            for c in folded:
+                chars.append(c)
+                offs.append(i)
     chars, offs = _substitute(chars, offs, _TOKEN_RE, lambda m: _fix_token(m.group(0)))
     for pattern, repl in _MULTI:
         chars, offs = _substitute(chars, offs, pattern, lambda m, r=repl: r)
