@@ -7,7 +7,7 @@ Periodic tasks (sweepers, deadline checks) are declared next to their app in
 import importlib
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -32,3 +32,24 @@ def _collect_beat_schedule() -> dict:
 
 
 app.conf.beat_schedule = _collect_beat_schedule()
+
+
+@signals.worker_process_init.connect
+def _preload_triage_model(**_kwargs) -> None:
+    """A worker that consumes the `triage` queue loads the model layer when its process
+    starts, not on its first task: loading torch and the checkpoint takes seconds of CPU,
+    and the first message after a (re)start would wait for it. Other workers skip it."""
+    try:
+        queues = set(app.amqp.queues.consume_from or ())
+    except Exception:  # no queue selection known: load lazily as before
+        return
+    if "triage" not in queues:
+        return
+    import logging
+
+    from triage import model
+
+    try:
+        model.load()
+    except model.ModelUnavailable as exc:  # the model layer then fails per task: review
+        logging.getLogger(__name__).warning("triage model not preloaded: %s", exc)
