@@ -5,16 +5,11 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
+# Model-layer tasks: redelivered if a worker dies mid-task, retried on database errors.
+_MODEL_TASK = {"acks_late": True, "autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 3}
 
-@shared_task(
-    name="triage.assessment_model_run",
-    acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=3,
-    soft_time_limit=20,
-    time_limit=30,
-)
+
+@shared_task(name="triage.assessment_model_run", soft_time_limit=20, time_limit=30, **_MODEL_TASK)
 def assessment_model_run(assessment_id: int) -> None:
     """One assessment (tasks queued before batching existed; kept for them)."""
     from .reassess import assessments_apply_model
@@ -22,15 +17,7 @@ def assessment_model_run(assessment_id: int) -> None:
     assessments_apply_model(assessment_ids=[assessment_id])
 
 
-@shared_task(
-    name="triage.assessment_model_batch",
-    acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=3,
-    soft_time_limit=60,
-    time_limit=90,
-)
+@shared_task(name="triage.assessment_model_batch", soft_time_limit=60, time_limit=90, **_MODEL_TASK)
 def assessment_model_batch(assessment_ids: list[int]) -> None:
     """Up to triage.dispatch.BATCH_MAX assessments, the model run on all texts at once."""
     from .reassess import assessments_apply_model

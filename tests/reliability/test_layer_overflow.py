@@ -50,19 +50,27 @@ def _stack(layer: str = "core", **env_extra):
 def test_overflow_of_a_paused_server_is_repaired_by_resync(make_user):
     """The counsellor's server is stopped (SIGSTOP) while 25 messages arrive: its channel
     buffer (capacity 2) overflows and the layer drops the rest silently."""
+    report = _paused_server_run(make_user, "core", {"CHANNEL_CAPACITY": "2"}, "the overflow really dropped pushes")
+    print(f"\nR3 overflow: {report['sent']} sent while the server was paused, {report['live']} live pushes "
+          f"arrived, {report['syncs']} resyncs; transcript equals the database")
+
+
+def _paused_server_run(make_user, layer: str, env: dict[str, str], why: str, cut=None) -> dict:
+    """Server B (the counsellor's) paused while the young person sends; `cut(redis)` runs
+    during the pause. The counsellor's transcript must end equal to the database."""
     young_token, staff_token, conversation = _session(make_user)
-    redis, (a, url_a), (b, url_b) = _stack(CHANNEL_CAPACITY="2")
+    redis, (a, url_a), (b, url_b) = _stack(layer, **env)
     try:
-        report = asyncio.run(_overflow(url_a, url_b, young_token, staff_token, conversation, b))
+        report = asyncio.run(_overflow(url_a, url_b, young_token, staff_token, conversation, b,
+                                       while_paused=(lambda: cut(redis)) if cut else None))
     finally:
         for proc in (b, a):
             proc.stop()
         redis.kill()
     assert report["seqs"] == _db_seqs(conversation)
-    assert report["live"] < report["sent"], "the overflow really dropped pushes"
+    assert report["live"] < report["sent"], why
     assert report["syncs"] >= 1
-    print(f"\nR3 overflow: {report['sent']} sent while the server was paused, {report['live']} live pushes "
-          f"arrived, {report['syncs']} resyncs; transcript equals the database")
+    return report
 
 
 async def _open_pair(url_a, url_b, young_token, staff_token, conversation):
@@ -87,18 +95,8 @@ def test_lost_subscription_on_the_pubsub_layer_is_repaired_by_resync(make_user):
     """The counsellor's server is paused and its Redis subscriptions are cut (what Redis
     does to a subscriber over its output-buffer limit, or a network blip): pushes published
     meanwhile reach nobody. On resume it resubscribes; the next push reveals the gap."""
-    young_token, staff_token, conversation = _session(make_user)
-    redis, (a, url_a), (b, url_b) = _stack("pubsub")
-    try:
-        report = asyncio.run(_overflow(url_a, url_b, young_token, staff_token, conversation, b,
-                                       while_paused=lambda: redis.cli("CLIENT", "KILL", "TYPE", "pubsub")))
-    finally:
-        for proc in (b, a):
-            proc.stop()
-        redis.kill()
-    assert report["seqs"] == _db_seqs(conversation)
-    assert report["live"] < report["sent"], "cutting the subscriptions really dropped pushes"
-    assert report["syncs"] >= 1
+    report = _paused_server_run(make_user, "pubsub", {}, "cutting the subscriptions really dropped pushes",
+                                cut=lambda redis: redis.cli("CLIENT", "KILL", "TYPE", "pubsub"))
     print(f"\nR3 pub/sub subscriptions cut: {report['sent']} sent while the server was paused and "
           f"unsubscribed, {report['live']} live pushes arrived, {report['syncs']} resyncs; transcript equals the database")
 
