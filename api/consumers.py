@@ -196,12 +196,15 @@ class ClientConsumer(AsyncWebsocketConsumer):
         if route.roles is not None and self.user.role not in route.roles:
             await self._send(ws_error("wrong_role", f"{frame_type} is not available to your role.", ref))
             return
+        pushes: list = []
         try:
-            result, pushes = await database_sync_to_async(self._call)(route, frame)
+            result = await database_sync_to_async(self._call)(route, frame, pushes)
         except ServiceError as exc:
+            await realtime.deliver(pushes)  # whatever committed before the error still goes out
             await self._send(ws_error_from(exc, ref))
             return
         except Exception:
+            await realtime.deliver(pushes)
             # Never log the frame: it may hold chat text.
             logger.exception("websocket handler %s failed", frame_type)
             await self._send(ws_error("server_error", None, ref))
@@ -209,11 +212,14 @@ class ClientConsumer(AsyncWebsocketConsumer):
         await realtime.deliver(pushes)
         await self._apply(result)
 
-    def _call(self, route: wsproto.Route, frame: dict[str, Any]) -> tuple[wsproto.WsResult, list]:
-        # Pushes the handler's service makes after commit are sent from the event loop.
-        with realtime.collect() as pushes:
-            result = wsproto.as_result(route.handler(self.user, frame))
-        return result, pushes
+    def _call(self, route: wsproto.Route, frame: dict[str, Any], pushes: list) -> wsproto.WsResult:
+        # Pushes the handler's services make after commit are kept in `pushes` and sent
+        # from the event loop (realtime.collect), also when the handler fails afterwards.
+        with realtime.collect() as collected:
+            try:
+                return wsproto.as_result(route.handler(self.user, frame))
+            finally:
+                pushes.extend(collected)
 
     async def _apply(self, result: wsproto.WsResult) -> None:
         for group in result.join:
