@@ -25,7 +25,7 @@ from config import realtime
 from config.exceptions import ServiceError
 from config.realtime import role_group, user_group
 
-from . import layer_watch, revalidate, wsproto
+from . import layer_watch, revalidate, sockets, wsproto
 from .errors import ws_error, ws_error_from
 
 logger = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class ClientConsumer(AsyncWebsocketConsumer):
         self._tasks.append(asyncio.create_task(self._auth_deadline()))
 
     async def disconnect(self, code: int) -> None:
-        revalidate.unregister(self)
+        sockets.unregister(self)
         for task in self._tasks:
             task.cancel()
         await self._leave_all()
@@ -253,8 +253,9 @@ class ClientConsumer(AsyncWebsocketConsumer):
 
     async def _authenticated(self, user, token_id: int | None, ref: Any = None) -> None:
         self.user, self.token_id = user, token_id
-        layer_watch.register(self)
-        revalidate.register(self)
+        sockets.register(self)
+        layer_watch.start()
+        revalidate.start()
         for task in self._tasks:
             task.cancel()
         self._tasks = []

@@ -12,6 +12,8 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from config.realtime import layer_is_pubsub
+
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -48,7 +50,7 @@ async def _channel_forget(layer, channel: str) -> None:
     """The pub/sub layer keeps a channel subscribed until a receive on it is cancelled
     (how Channels' consumers end); do the same, or every probe would leave one behind.
     The core layer's channel keys expire by themselves."""
-    if type(layer).__name__ != "RedisPubSubChannelLayer":
+    if not layer_is_pubsub(layer):
         return
     waiter = asyncio.ensure_future(layer.receive(channel))
     await asyncio.sleep(0)

@@ -5,7 +5,7 @@ A Redis restart or FLUSHALL silently drops every group membership: pushes then
 consumer cannot tell. One watcher per process keeps a sentinel key in Redis; when the
 key is gone (data lost) or Redis was unreachable, every live consumer of this process
 rejoins its groups and resends its connect-time state (chat.state, escalation.list),
-and clients resync from the database. The periodic rejoin in the consumer remains the
+and clients resync from the database. The periodic rejoin (api.revalidate) remains the
 backstop.
 """
 
@@ -14,28 +14,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-import weakref
 
 from django.conf import settings
 
-logger = logging.getLogger(__name__)
+from . import sockets
 
-_consumers: weakref.WeakSet = weakref.WeakSet()
-_tasks: dict[int, asyncio.Task] = {}
+logger = logging.getLogger(__name__)
 
 
 def enabled() -> bool:
     return bool(settings.REDIS_URL) and settings.WS_LAYER_WATCH_S > 0
 
 
-def register(consumer) -> None:
-    if not enabled():
-        return
-    _consumers.add(consumer)
-    loop = asyncio.get_running_loop()
-    task = _tasks.get(id(loop))
-    if task is None or task.done():
-        _tasks[id(loop)] = loop.create_task(_watch())
+def start() -> None:
+    """Watch from this event loop (once); the sockets are those in api.sockets."""
+    if enabled():
+        sockets.run_per_loop("layer_watch", _watch)
 
 
 async def _watch() -> None:
@@ -53,8 +47,9 @@ async def _watch() -> None:
             lost = (known and not present) or broken
             known, broken = True, False
             if lost:
-                logger.warning("channel layer state was lost (Redis restart or flush); %d sockets recover", len(_consumers))
-                for consumer in list(_consumers):
+                live = sockets.live()
+                logger.warning("channel layer state was lost (Redis restart or flush); %d sockets recover", len(live))
+                for consumer in live:
                     consumer.layer_recovered()
         except asyncio.CancelledError:
             raise

@@ -14,30 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
+
+from config.realtime import layer_is_pubsub
+
+from . import sockets
 
 logger = logging.getLogger(__name__)
 
 CHUNK = 500  # ids per IN (...) list
 
-_consumers: weakref.WeakSet = weakref.WeakSet()
-_tasks: dict[int, asyncio.Task] = {}
 
-
-def register(consumer) -> None:
-    _consumers.add(consumer)
-    loop = asyncio.get_running_loop()
-    task = _tasks.get(id(loop))
-    if task is None or task.done():
-        _tasks[id(loop)] = loop.create_task(_run())
-
-
-def unregister(consumer) -> None:
-    _consumers.discard(consumer)
+def start() -> None:
+    """Revalidate from this event loop (once); the sockets are those in api.sockets."""
+    sockets.run_per_loop("revalidate", _run)
 
 
 @database_sync_to_async
@@ -55,25 +47,21 @@ def _still_valid(token_ids: list[int], user_ids: list[int]) -> tuple[set[int], s
     return tokens, users
 
 
-def _rejoin_needed() -> bool:
-    return type(get_channel_layer()).__name__ != "RedisPubSubChannelLayer"
-
-
 async def sweep() -> int:
     """One pass over this process's sockets; returns how many were closed."""
-    live = [c for c in list(_consumers) if c.user is not None]
+    live = sockets.live()
     if not live:
         return 0
     token_ids = sorted({c.token_id for c in live if c.token_id is not None})
     user_ids = sorted({c.user.id for c in live if c.token_id is None})
     tokens, users = await _still_valid(token_ids, user_ids)
-    rejoin = _rejoin_needed()
+    rejoin = not layer_is_pubsub()
     closed = 0
     for consumer in live:
         ok = consumer.token_id in tokens if consumer.token_id is not None else consumer.user.id in users
         if not ok:
             closed += 1
-            unregister(consumer)
+            sockets.unregister(consumer)
             asyncio.ensure_future(consumer.revoked())
         elif rejoin:
             asyncio.ensure_future(consumer._rejoin_groups())

@@ -32,6 +32,13 @@ def role_group(role: str) -> str:
     return f"role.{role}"
 
 
+def layer_is_pubsub(layer=None) -> bool:
+    """Whether the channel layer is channels_redis' pub/sub layer, which keeps group
+    memberships in-process (nothing in Redis to rejoin) and a channel subscribed until a
+    receive on it is cancelled."""
+    return type(layer or get_channel_layer()).__name__ == "RedisPubSubChannelLayer"
+
+
 class DeliveryFailed(Exception):
     """The channel layer could not take a push (Redis down). Callers that track
     delivery (escalations) catch it and leave the work to their sweeper."""
