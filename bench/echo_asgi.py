@@ -21,7 +21,8 @@ django.setup()
 from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
-from redis.exceptions import RedisError  # noqa: E402
+
+from api.consumers import TRANSIENT_LAYER_ERRORS  # noqa: E402
 
 
 class EchoConsumer(AsyncWebsocketConsumer):
@@ -40,7 +41,7 @@ class EchoConsumer(AsyncWebsocketConsumer):
         while True:
             try:
                 return await self._raw_receive()
-            except (OSError, TimeoutError, RedisError):
+            except TRANSIENT_LAYER_ERRORS:
                 await asyncio.sleep(0.05)
 
     async def connect(self) -> None:
