@@ -9,11 +9,12 @@ from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts.models import AuthToken
 from accounts.services import auth_login, auth_logout, user_register
+
+from .throttling import ScopedRateThrottle
 
 
 class UserOutput(serializers.Serializer):

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from channels.auth import get_user
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -65,7 +66,24 @@ class TokenBucket:
         return False
 
 
-class ClientConsumer(AsyncWebsocketConsumer):
+class NoConnectionHopDispatch:
+    """Dispatch without Channels' per-message database clean-up.
+
+    Channels (4.2+) hops to the sync thread to close stale database connections before
+    *every* message, pushes included: on a busy process that was one queued thread hop
+    per frame sent (a forum post to 200 watchers: 200 hops), and a crisis frame's handler
+    waited behind them in that one thread. Consumers using this touch the database only
+    through database_sync_to_async, which does the same clean-up in the thread that uses
+    the connection, before and after."""
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+
+class ClientConsumer(NoConnectionHopDispatch, AsyncWebsocketConsumer):
     # Channels assigns `channel_receive` (the channel-layer reader) in __call__. A Redis
     # restart or timeout would raise out of it and kill the socket; instead we keep the
     # socket, retry, and once the layer answers again rejoin our groups and resend the
@@ -292,7 +310,8 @@ class ClientConsumer(AsyncWebsocketConsumer):
     # --- outbound (channel layer) -------------------------------------------------
     async def client_event(self, event: dict[str, Any]) -> None:
         if self.user is not None:
-            await self._send(event["payload"])
+            text = event.get("text")
+            await self.send(text_data=text if isinstance(text, str) else realtime.frame_text(event["payload"]))
 
     async def socket_close(self, event: dict[str, Any]) -> None:
         reason = event.get("reason", "logged_out")
@@ -303,4 +322,4 @@ class ClientConsumer(AsyncWebsocketConsumer):
         await self.close(code=event.get("code", CLOSE_UNAUTHENTICATED))
 
     async def _send(self, payload: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(payload, separators=(",", ":"), default=str))
+        await self.send(text_data=realtime.frame_text(payload))

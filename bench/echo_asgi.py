@@ -1,6 +1,7 @@
 """Baseline for bench/run.py: a bare Channels echo consumer on the same server and the
 same channel layer configuration (channels_redis, encryption on) as the product, with no
-database, no authentication lookup and no triage. The project's cost is then a ratio
+database, no authentication lookup and no triage (dispatching like the product: no
+per-message database clean-up hop). The project's cost is then a ratio
 against this. Not part of the product's routing.
 
 Token subprotocol `token.echo-<user_id>-<conversation>`. `message.send` is acknowledged
@@ -22,10 +23,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from api.consumers import TRANSIENT_LAYER_ERRORS  # noqa: E402
+from api.consumers import TRANSIENT_LAYER_ERRORS, NoConnectionHopDispatch  # noqa: E402
 
 
-class EchoConsumer(AsyncWebsocketConsumer):
+class EchoConsumer(NoConnectionHopDispatch, AsyncWebsocketConsumer):
     # redis-py 8's asyncio default socket_timeout (5 s) equals channels_redis' BZPOPMIN
     # timeout (5 s), so an idle layer read can time out; the product's consumer retries
     # such transient errors (api/consumers.py), and so must the baseline or it dies.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from django.core.cache import cache, caches
+from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.redis import RedisCache
 
 _INCR_LUA = """
@@ -21,12 +22,23 @@ if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
 """
 _process: dict[int, tuple[RedisCache, object] | None] = {}  # pid -> (backend, script), None if not Redis
+_backends: dict[int, BaseCache] = {}  # pid -> the process's default cache backend
+
+
+def process_cache() -> BaseCache:
+    """The default cache backend, one instance (one connection pool) per process; also
+    used by the REST throttles (api/throttling.py)."""
+    pid = os.getpid()  # a forked worker must not share its parent's sockets
+    backend = _backends.get(pid)
+    if backend is None:
+        backend = _backends[pid] = caches.create_connection("default")
+    return backend
 
 
 def _redis_counter() -> tuple[RedisCache, object] | None:
-    pid = os.getpid()  # a forked worker must not share its parent's sockets
+    pid = os.getpid()
     if pid not in _process:
-        backend = caches.create_connection("default")
+        backend = process_cache()
         if isinstance(backend, RedisCache):
             client = backend._cache.get_client(write=True)
             _process[pid] = (backend, client.register_script(_INCR_LUA))

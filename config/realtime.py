@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -20,7 +21,7 @@ from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
-CLIENT_EVENT = "client.event"  # handled by ClientConsumer.client_event: forwards `payload`
+CLIENT_EVENT = "client.event"  # handled by ClientConsumer.client_event: forwards `text` (or `payload`)
 SOCKET_CLOSE = "socket.close"  # handled by ClientConsumer.socket_close
 
 
@@ -36,7 +37,9 @@ def layer_is_pubsub(layer=None) -> bool:
     """Whether the channel layer is channels_redis' pub/sub layer, which keeps group
     memberships in-process (nothing in Redis to rejoin) and a channel subscribed until a
     receive on it is cancelled."""
-    return type(layer or get_channel_layer()).__name__ == "RedisPubSubChannelLayer"
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    return isinstance(layer or get_channel_layer(), RedisPubSubChannelLayer)
 
 
 class DeliveryFailed(Exception):
@@ -90,10 +93,17 @@ async def deliver(pushes: list[tuple[str, dict[str, Any]]]) -> None:
             logger.warning("channel layer send to %s failed: %s", group, type(exc).__name__)
 
 
+def frame_text(payload: dict[str, Any]) -> str:
+    """A frame as the sockets send it (compact JSON)."""
+    return json.dumps(payload, separators=(",", ":"), default=str)
+
+
 def send_now(groups: Iterable[str], payload: dict[str, Any], *, raise_errors: bool = False) -> None:
     collected = None if raise_errors else _collected.get()
+    # Serialised once here rather than by every receiving socket: a forum post reaches
+    # hundreds of watchers, and the sockets only forward the text.
+    message = {"type": CLIENT_EVENT, "text": frame_text(payload)}
     for group in dict.fromkeys(groups):
-        message = {"type": CLIENT_EVENT, "payload": payload}
         if collected is not None:
             collected.append((group, message))
         else:

@@ -64,9 +64,9 @@ def _post_store(*, thread: Thread, author: User, body: str, is_first: bool) -> P
         published_at=now if state == PostState.PUBLISHED else None,
     )
     post.thread = thread
-    if state == PostState.PUBLISHED:
-        _published_bookkeeping(post, now=now)
     submission_open(post=post)
+    if state == PostState.PUBLISHED:
+        _published_bookkeeping(post, now=now)  # last: it locks the thread row until commit
     return post
 
 
@@ -152,7 +152,6 @@ def post_delete(*, user: User, post: Post) -> Post:
 
 # --- state changes made by the moderation pipeline and moderators --------------------
 def _published_bookkeeping(post: Post, *, now: dt.datetime) -> None:
-    Thread.objects.filter(pk=post.thread_id).update(published_count=F("published_count") + 1, last_activity_at=now)
     events.post_event(post, "published")
     thread = post.thread
     if not post.is_first and thread.author_id != post.author_id:
@@ -161,6 +160,9 @@ def _published_bookkeeping(post: Post, *, now: dt.datetime) -> None:
             kind="reply",
             data={"thread_id": thread.id, "post_id": post.id, "title": thread.title},
         )
+    # The thread row is every reply's hot spot: its lock is held from this UPDATE to the
+    # commit, so callers do it last (a busy thread's posts queue on it, not on their inserts).
+    Thread.objects.filter(pk=post.thread_id).update(published_count=F("published_count") + 1, last_activity_at=now)
 
 
 def _unpublished_bookkeeping(post: Post) -> None:

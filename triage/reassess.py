@@ -25,75 +25,97 @@ def assessment_apply_model(*, assessment_id: int) -> None:
     assessments_apply_model(assessment_ids=[assessment_id])
 
 
-def assessments_apply_model(*, assessment_ids: list[int]) -> None:
+def assessments_apply_model(*, assessment_ids: list[int], top_up: int = 0) -> list[int]:
     """Run the model layer on a batch of assessments (one forward pass for all texts) and
-    apply each result in its own short transaction. Idempotent per assessment: a second
-    delivery finds the work done."""
+    apply the results; returns the ids it did. Idempotent: a second delivery finds the
+    work done (or claimed) and does nothing.
+
+    The rows are claimed with FOR UPDATE SKIP LOCKED and stay locked until the batch
+    commits, so two workers never run the same assessment, and a worker that dies lets go
+    of them with its connection (the outbox sweeper re-drives them). `top_up`: also claim
+    up to that many other dispatched, still pending assessments, oldest first. A worker
+    that fell behind then drains its backlog in full batches instead of one coalesced
+    task at a time (the model costs several times less per text in a batch of 32 than
+    alone), and the queued tasks for ids it took find them done."""
+    from . import services
     from .engine import assess_full
-    from .services import source_load
 
-    todo = []
-    for assessment in Assessment.objects.filter(pk__in=assessment_ids).exclude(model_state=ModelState.DONE).order_by("pk"):
-        try:
-            info = source_load(source_type=assessment.source_type, source_id=assessment.source_id)
-        except Exception:
-            logger.exception("model layer could not load the source of assessment %s", assessment.pk)
-            _model_apply(assessment_id=assessment.pk, result=None, failed=True, excerpt="")
-            continue
-        todo.append((assessment.pk, info))
-    if not todo:
-        return
-    try:
-        results = assess_full([info.text for _, info in todo])
-    except Exception:
-        logger.exception("model layer failed for assessments %s", [pk for pk, _ in todo])
-        results = [None] * len(todo)
-    for (pk, info), result in zip(todo, results, strict=True):
-        failed = result is None or bool(result.model_failed)
-        _model_apply(assessment_id=pk, result=result, failed=failed, excerpt=info.text)
+    with transaction.atomic():
+        claimed = list(
+            Assessment.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=assessment_ids, model_state=ModelState.PENDING)
+            .order_by("pk")
+        )
+        if top_up > 0:
+            claimed += list(
+                Assessment.objects.select_for_update(skip_locked=True)
+                .filter(model_state=ModelState.PENDING, model_dispatched_at__isnull=False)
+                .exclude(pk__in=[a.pk for a in claimed])
+                .order_by("pk")[:top_up]
+            )
+        todo = []
+        for assessment in claimed:
+            try:
+                info = services.source_load(source_type=assessment.source_type, source_id=assessment.source_id)
+            except Exception:
+                logger.exception("model layer could not load the source of assessment %s", assessment.pk)
+                _model_apply(assessment, result=None, failed=True, excerpt="")
+                continue
+            todo.append((assessment, info))
+        if todo:
+            try:
+                results = assess_full([info.text for _, info in todo])
+            except Exception:
+                logger.exception("model layer failed for assessments %s", [a.pk for a, _ in todo])
+                results = [None] * len(todo)
+            for (assessment, info), result in zip(todo, results, strict=True):
+                failed = result is None or bool(result.model_failed)
+                _model_apply(assessment, result=result, failed=failed, excerpt=info.text)
+    return [a.pk for a in claimed]
 
 
-def _model_apply(*, assessment_id: int, result, failed: bool, excerpt: str) -> None:
+_APPLIED_FIELDS = ["toxicity", "level", "evidence", "score", "categories", "flags", "action", "versions",
+                   "model_state", "model_done_at", "updated_at"]
+
+
+def _model_apply(assessment: Assessment, *, result, failed: bool, excerpt: str) -> None:
+    """Apply one model result to a claimed (locked) assessment, inside the batch's transaction."""
     from .engine import action_rank, level_rank, max_level
     from .services import ESCALATE_LEVELS, escalation_open
 
-    with transaction.atomic():
-        assessment = Assessment.objects.select_for_update().get(pk=assessment_id)
-        if assessment.model_state == ModelState.DONE:
-            return
-        if result is not None:
-            data = result.to_dict()
-            risk = data["risk"]
-            assessment.toxicity = data.get("toxicity")
-            new_level = max_level(assessment.level, risk["level"])
-            if level_rank(new_level) > level_rank(assessment.level):
-                assessment.evidence = assessment.evidence + [e for e in risk["evidence"] if e not in assessment.evidence]
-            assessment.level = new_level
-            assessment.score = max(assessment.score, risk["score"])
-            assessment.categories = sorted(set(assessment.categories) | set(risk["categories"]))
-            old_flags = assessment.flags if isinstance(assessment.flags, dict) else {}
-            assessment.flags = {k: bool(old_flags.get(k)) or bool(v) for k, v in {**old_flags, **(risk["flags"] or {})}.items()}
-            if action_rank(data["action"]) > action_rank(assessment.action):
-                assessment.action = data["action"]
-            assessment.versions = {**assessment.versions, **(data.get("versions") or {})}
-        if failed:
-            assessment.model_state = ModelState.FAILED
-            if action_rank(assessment.action) < action_rank("review"):
-                assessment.action = "review"
+    if result is not None:
+        data = result.to_dict()
+        risk = data["risk"]
+        assessment.toxicity = data.get("toxicity")
+        new_level = max_level(assessment.level, risk["level"])
+        if level_rank(new_level) > level_rank(assessment.level):
+            assessment.evidence = assessment.evidence + [e for e in risk["evidence"] if e not in assessment.evidence]
+        assessment.level = new_level
+        assessment.score = max(assessment.score, risk["score"])
+        assessment.categories = sorted(set(assessment.categories) | set(risk["categories"]))
+        old_flags = assessment.flags if isinstance(assessment.flags, dict) else {}
+        assessment.flags = {k: bool(old_flags.get(k)) or bool(v) for k, v in {**old_flags, **(risk["flags"] or {})}.items()}
+        if action_rank(data["action"]) > action_rank(assessment.action):
+            assessment.action = data["action"]
+        assessment.versions = {**assessment.versions, **(data.get("versions") or {})}
+    if failed:
+        assessment.model_state = ModelState.FAILED
+        if action_rank(assessment.action) < action_rank("review"):
+            assessment.action = "review"
+    else:
+        assessment.model_state = ModelState.DONE
+    assessment.model_done_at = timezone.now()
+    assessment.save(update_fields=_APPLIED_FIELDS)
+    if assessment.level in ESCALATE_LEVELS or assessment.action == "escalate":
+        existing = Escalation.objects.select_for_update().filter(
+            source_type=assessment.source_type, source_id=assessment.source_id
+        ).first()
+        if existing is None:
+            escalation_open(assessment=assessment, excerpt=excerpt, raised_by_model=True)
         else:
-            assessment.model_state = ModelState.DONE
-        assessment.model_done_at = timezone.now()
-        assessment.save()
-        if assessment.level in ESCALATE_LEVELS or assessment.action == "escalate":
-            existing = Escalation.objects.select_for_update().filter(
-                source_type=assessment.source_type, source_id=assessment.source_id
-            ).first()
-            if existing is None:
-                escalation_open(assessment=assessment, excerpt=excerpt, raised_by_model=True)
-            else:
-                from .escalations import escalation_raise
+            from .escalations import escalation_raise
 
-                escalation_raise(escalation=existing, level=assessment.level, categories=assessment.categories, evidence=assessment.evidence)
+            escalation_raise(escalation=existing, level=assessment.level, categories=assessment.categories, evidence=assessment.evidence)
 
 
 def model_outbox_sweep(*, now: dt.datetime | None = None) -> int:

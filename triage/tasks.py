@@ -19,10 +19,16 @@ def assessment_model_run(assessment_id: int) -> None:
 
 @shared_task(name="triage.assessment_model_batch", soft_time_limit=60, time_limit=90, **_MODEL_TASK)
 def assessment_model_batch(assessment_ids: list[int]) -> None:
-    """Up to triage.dispatch.BATCH_MAX assessments, the model run on all texts at once."""
+    """Up to triage.dispatch.BATCH_MAX assessments, the model run on all texts at once,
+    topped up from the outbox with other pending ones (reassess.assessments_apply_model)."""
+    from django.conf import settings
+
+    from .dispatch import BATCH_MAX
     from .reassess import assessments_apply_model
 
-    assessments_apply_model(assessment_ids=assessment_ids)
+    # Not in eager mode: there the caller's own transaction and tests decide what runs.
+    top_up = 0 if settings.CELERY_TASK_ALWAYS_EAGER else max(0, BATCH_MAX - len(assessment_ids))
+    assessments_apply_model(assessment_ids=assessment_ids, top_up=top_up)
 
 
 @shared_task(name="triage.sweep_model_outbox", soft_time_limit=20, time_limit=30)

@@ -178,7 +178,7 @@ if REDIS_URL:
         )
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer" if CHANNEL_LAYER == "pubsub"
+            "BACKEND": "config.layers.PubSubChannelLayer" if CHANNEL_LAYER == "pubsub"
             else "channels_redis.core.RedisChannelLayer",
             "CONFIG": _layer_config,
         }
@@ -230,8 +230,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "api.throttling.AnonRateThrottle",  # DRF's, on one cache backend per process
+        "api.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("THROTTLE_ANON", "60/min"),

@@ -18,7 +18,7 @@ def test_readyz_reports_each_dependency(client):
 def test_readyz_on_real_services_sees_a_worker(client, celery_worker, settings):
     body = client.get("/readyz").json()
     assert body["checks"]["database"]["vendor"] == "postgresql"
-    expected = {"pubsub": "RedisPubSubChannelLayer", "core": "RedisChannelLayer"}[settings.CHANNEL_LAYER]
+    expected = {"pubsub": "PubSubChannelLayer", "core": "RedisChannelLayer"}[settings.CHANNEL_LAYER]
     assert body["checks"]["channel_layer"]["backend"] == expected
     assert body["checks"]["workers"]["count"] >= 1
     assert body["status"] == "ready"
