@@ -41,7 +41,18 @@ LAYER_RETRY_LIMIT = 120
 TRANSIENT_LAYER_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, RedisError)
 
 
-@database_sync_to_async
+def in_thread_pool(fn):
+    """Run sync `fn` (database work) in the event loop's thread pool, not in asgiref's one
+    shared "thread-sensitive" thread. In that one thread every socket's database work in
+    the process ran one call at a time, so a message waited for every other socket's
+    commit (and its WAL flush) and for any slow call before it. Each pool thread takes
+    its own connection from the process's pool (settings: DB_POOL_MAX); a socket's own
+    frames still run one after another (the consumer awaits each), and what must not
+    interleave across sockets is ordered by the database (the conversation row lock)."""
+    return database_sync_to_async(fn, thread_sensitive=False)
+
+
+@in_thread_pool
 def _token_user(key: str):
     token = token_lookup(key=key)
     if token is None:
@@ -216,7 +227,7 @@ class ClientConsumer(NoConnectionHopDispatch, AsyncWebsocketConsumer):
             return
         pushes: list = []
         try:
-            result = await database_sync_to_async(self._call)(route, frame, pushes)
+            result = await in_thread_pool(self._call)(route, frame, pushes)
         except ServiceError as exc:
             await realtime.deliver(pushes)  # whatever committed before the error still goes out
             await self._send(ws_error_from(exc, ref))
@@ -284,7 +295,7 @@ class ClientConsumer(NoConnectionHopDispatch, AsyncWebsocketConsumer):
     async def _run_connect_hooks(self, user) -> None:
         for hook in wsproto.connect_hooks():
             try:
-                result = await database_sync_to_async(hook)(user)
+                result = await in_thread_pool(hook)(user)
             except Exception:
                 logger.exception("websocket connect hook %s failed", getattr(hook, "__name__", hook))
                 continue

@@ -46,8 +46,21 @@ def _preload_triage_model(**_kwargs) -> None:
     if "triage" not in queues:
         return
     import logging
+    import os
+
+    from django.conf import settings
 
     from triage import model
+
+    # The model layer is background work that can take every cycle a core has left; on a
+    # box shared with the ASGI server, PostgreSQL and Redis it must not delay their
+    # replies (the chat latency budget is milliseconds, the model layer's is seconds).
+    niceness = int(getattr(settings, "TRIAGE_WORKER_NICE", 10))
+    if niceness > 0:
+        try:
+            os.nice(niceness)
+        except OSError:
+            pass
 
     try:
         model.load()
