@@ -14,11 +14,12 @@ import logging
 import time
 from typing import Any
 
+from asgiref.sync import SyncToAsync
 from channels.auth import get_user
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import close_old_connections
 from redis.exceptions import RedisError
 
 from accounts.tokens import token_lookup
@@ -49,7 +50,20 @@ def in_thread_pool(fn):
     its own connection from the process's pool (settings: DB_POOL_MAX); a socket's own
     frames still run one after another (the consumer awaits each), and what must not
     interleave across sockets is ordered by the database (the conversation row lock)."""
-    return database_sync_to_async(fn, thread_sensitive=False)
+    return _PoolThreadCall(fn, thread_sensitive=False)
+
+
+class _PoolThreadCall(SyncToAsync):
+    """channels' database_sync_to_async, with Django's clean-up called directly: Channels'
+    test communicator patches out channels.db's, which suits one shared thread but would
+    leave a pool thread's connection checked out of the pool when the thread ends."""
+
+    def thread_handler(self, loop, *args, **kwargs):
+        close_old_connections()
+        try:
+            return super().thread_handler(loop, *args, **kwargs)
+        finally:
+            close_old_connections()
 
 
 @in_thread_pool
@@ -84,7 +98,7 @@ class NoConnectionHopDispatch:
     *every* message, pushes included: on a busy process that was one queued thread hop
     per frame sent (a forum post to 200 watchers: 200 hops), and a crisis frame's handler
     waited behind them in that one thread. Consumers using this touch the database only
-    through database_sync_to_async, which does the same clean-up in the thread that uses
+    through in_thread_pool, which does the same clean-up in the thread that uses
     the connection, before and after."""
 
     async def dispatch(self, message: dict[str, Any]) -> None:
