@@ -31,4 +31,10 @@ if settings.EMBEDDED_BEAT:
 
     embedded_beat.start()
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": build_websocket_app()})
+from config.http_limit import HttpConcurrencyLimit  # noqa: E402
+from config.realtime import SendPushesFromLoop  # noqa: E402
+
+application = ProtocolTypeRouter({
+    "http": SendPushesFromLoop(HttpConcurrencyLimit(django_asgi_app)),
+    "websocket": build_websocket_app(),
+})

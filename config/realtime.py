@@ -93,6 +93,29 @@ async def deliver(pushes: list[tuple[str, dict[str, Any]]]) -> None:
             logger.warning("channel layer send to %s failed: %s", group, type(exc).__name__)
 
 
+class SendPushesFromLoop:
+    """ASGI wrapper for HTTP: pushes a request's services make after commit are collected
+    (see `collect`) and sent from the event loop once the app has answered. Otherwise each
+    one is an async_to_sync hop from the request's thread back to the event loop, which a
+    busy process (a forum post fanned out to hundreds of sockets) may not reach for tens
+    of milliseconds: three pushes per forum post kept the request, and its place under
+    HTTP_CONCURRENCY, waiting that long three times."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # The request's sync code runs in a copy of this context: it appends to this list.
+        with collect() as pushes:
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                await deliver(list(pushes))
+
+
 def frame_text(payload: dict[str, Any]) -> str:
     """A frame as the sockets send it (compact JSON)."""
     return json.dumps(payload, separators=(",", ":"), default=str)
