@@ -8,6 +8,7 @@ send is logged and dropped here on purpose; it never breaks the committed work.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import json
@@ -82,15 +83,81 @@ def collect() -> Iterator[list[tuple[str, dict[str, Any]]]]:
 
 
 async def deliver(pushes: list[tuple[str, dict[str, Any]]]) -> None:
-    """Send collected pushes in order. Failures are logged and dropped, as in send_now."""
+    """Send collected pushes in order. Failures are logged and dropped, as in send_now.
+    Pushes marked `coalesce` go through this loop's `_Coalescer`."""
     layer = get_channel_layer()
     if layer is None:
         return
     for group, message in pushes:
-        try:
-            await layer.group_send(group, message)
-        except Exception as exc:
-            logger.warning("channel layer send to %s failed: %s", group, type(exc).__name__)
+        if message.get(COALESCE):
+            await _Coalescer.for_loop().add(group, message["text"])
+        else:
+            await _layer_send(layer, group, message)
+
+
+async def _layer_send(layer, group: str, message: dict[str, Any]) -> None:
+    try:
+        await layer.group_send(group, message)
+    except Exception as exc:
+        logger.warning("channel layer send to %s failed: %s", group, type(exc).__name__)
+
+
+# Fan-out groups whose pushes may be merged (forum threads and boards, see send_on_commit):
+# a quiet group's push goes out at once; after it, the group gets at most one frame per
+# window, a `batch` of what came meanwhile, in order. A thread taking 50 posts/s watched by
+# 200 sockets was 10,000 frames/s for one server process — past what it can write, so every
+# other socket's frames (chat, crisis alerts) queued behind them for seconds.
+COALESCE = "coalesce"
+COALESCE_WINDOW_S = 0.2
+
+
+class _Coalescer:
+    _by_loop: dict[asyncio.AbstractEventLoop, _Coalescer] = {}
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: dict[str, list[str]] = {}
+        self.last_sent: dict[str, float] = {}
+        self.tasks: set[asyncio.Task] = set()
+
+    @classmethod
+    def for_loop(cls) -> _Coalescer:
+        loop = asyncio.get_running_loop()
+        coalescer = cls._by_loop.get(loop)
+        if coalescer is None:
+            coalescer = cls._by_loop[loop] = cls(loop)
+        return coalescer
+
+    async def add(self, group: str, text: str) -> None:
+        now = self.loop.time()
+        if group not in self.pending and now - self.last_sent.get(group, float("-inf")) >= COALESCE_WINDOW_S:
+            self.last_sent[group] = now
+            await self._send(group, text)
+            return
+        batch = self.pending.get(group)
+        if batch is None:
+            batch = self.pending[group] = []
+            delay = max(0.0, self.last_sent[group] + COALESCE_WINDOW_S - now)
+            self.loop.call_later(delay, self._flush_soon, group)
+        batch.append(text)
+
+    def _flush_soon(self, group: str) -> None:
+        task = self.loop.create_task(self._flush(group))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _flush(self, group: str) -> None:
+        texts = self.pending.pop(group, [])
+        now = self.last_sent[group] = self.loop.time()
+        if len(self.last_sent) > 10_000:  # forget groups that went quiet
+            self.last_sent = {g: t for g, t in self.last_sent.items() if now - t < COALESCE_WINDOW_S or g in self.pending}
+        if texts:
+            await self._send(group, texts[0] if len(texts) == 1 else '{"type":"batch","frames":[' + ",".join(texts) + "]}")
+
+    async def _send(self, group: str, text: str) -> None:
+        layer = get_channel_layer()
+        if layer is not None:
+            await _layer_send(layer, group, {"type": CLIENT_EVENT, "text": text})
 
 
 class SendPushesFromLoop:
@@ -121,22 +188,25 @@ def frame_text(payload: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"), default=str)
 
 
-def send_now(groups: Iterable[str], payload: dict[str, Any], *, raise_errors: bool = False) -> None:
+def send_now(groups: Iterable[str], payload: dict[str, Any], *, raise_errors: bool = False, coalesce: bool = False) -> None:
     collected = None if raise_errors else _collected.get()
     # Serialised once here rather than by every receiving socket: a forum post reaches
     # hundreds of watchers, and the sockets only forward the text.
     message = {"type": CLIENT_EVENT, "text": frame_text(payload)}
     for group in dict.fromkeys(groups):
         if collected is not None:
-            collected.append((group, message))
+            # Merged (COALESCE) only where an event loop delivers them; elsewhere (Celery
+            # workers) pushes are few and go out as they are.
+            collected.append((group, {**message, COALESCE: True} if coalesce else message))
         else:
             _group_send(group, message, raise_errors=raise_errors)
 
 
-def send_on_commit(groups: Iterable[str], payload: dict[str, Any]) -> None:
-    """Send `payload` to every socket in `groups` once the current transaction commits."""
+def send_on_commit(groups: Iterable[str], payload: dict[str, Any], *, coalesce: bool = False) -> None:
+    """Send `payload` to every socket in `groups` once the current transaction commits.
+    coalesce=True for busy fan-out groups (forum threads and boards): see _Coalescer."""
     targets = list(dict.fromkeys(groups))
-    transaction.on_commit(lambda: send_now(targets, payload))
+    transaction.on_commit(lambda: send_now(targets, payload, coalesce=coalesce))
 
 
 def send_to_users_on_commit(user_ids: Iterable[int], payload: dict[str, Any]) -> None:

@@ -5,6 +5,8 @@ Frames (docs/forums.md):
   {"type": "forum.post", "event": "published"|"updated"|"removed", "board_id", "thread_id", "post"}
   ("removed" carries only {"id"}: held again, rejected or deleted).
 - `forum.reactions` to `forum.thread.<id>`: {"type", "thread_id", "post_id", "reactions": {kind: n}}.
+- both are coalesced per group (config.realtime._Coalescer): a busy thread's watchers get
+  at most one frame per 200 ms after the first, `{"type": "batch", "frames": [...]}`.
 - `notification` to `user.<id>`: {"type": "notification", "id", "kind", "created_at", ...data}.
 """
 
@@ -39,7 +41,7 @@ def forum_post_frame(post: Post, event: str) -> dict[str, Any]:
 
 def post_event(post: Post, event: str) -> None:
     groups = [thread_group(post.thread_id), board_group(post.thread.board_id)]
-    send_on_commit(groups, forum_post_frame(post, event))
+    send_on_commit(groups, forum_post_frame(post, event), coalesce=True)
 
 
 def notification_frame(notification: Notification) -> dict[str, Any]:
@@ -60,4 +62,5 @@ def reactions_event(post: Post, counts: dict[str, int]) -> None:
     send_on_commit(
         [thread_group(post.thread_id)],
         {"type": "forum.reactions", "thread_id": post.thread_id, "post_id": post.id, "reactions": counts},
+        coalesce=True,
     )

@@ -194,6 +194,10 @@ class Gen:
     def on_frame(self, sock: Sock, frame: dict, t: float) -> None:
         ft = frame.get("type")
         self.frames[ft] += 1
+        if ft == "batch":  # merged pushes of a busy forum thread: each counts as itself
+            for inner in frame.get("frames") or []:
+                self.on_frame(sock, inner, t)
+            return
         if ft == "message.new":
             self._message(sock, frame, t, "push")
             seq = frame.get("seq")

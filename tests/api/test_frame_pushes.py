@@ -101,3 +101,22 @@ async def test_pushes_reach_a_socket_without_a_thread_hop_each(make_user, token_
     await database_sync_to_async(send_on_commit)([user_group(user.id)], {"type": "test.push", "n": 7})
     assert (await ws_receive_until(comm, "test.push"))["n"] == 7
     await comm.disconnect()
+
+
+async def test_pushes_to_a_busy_group_are_merged_into_batches_in_order(make_user, token_for):
+    # Forum threads and boards (coalesce=True): a quiet group's push goes out at once, what
+    # follows within the window arrives as one `batch` frame, in order.
+    from config import realtime
+
+    user = await database_sync_to_async(make_user)()
+    comm = await ws_open(await database_sync_to_async(token_for)(user))
+    with realtime.collect() as pushes:
+        for n in range(5):
+            realtime.send_now([user_group(user.id)], {"type": "test.push", "n": n}, coalesce=True)
+    await realtime.deliver(pushes)
+    first = await ws_receive_until(comm, "test.push")
+    batch = await ws_receive_until(comm, "batch")
+    assert first["n"] == 0
+    assert [f["n"] for f in batch["frames"]] == [1, 2, 3, 4]
+    assert all(f["type"] == "test.push" for f in batch["frames"])
+    await comm.disconnect()

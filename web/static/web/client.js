@@ -149,22 +149,9 @@ export class Socket {
       } catch {
         return;
       }
-      if (frame.type === "auth.ok") {
-        this.ready = true;
-        this.attempt = 0;
-        this.user = frame.user;
-        this.setStatus("online");
-        this.emit("open", frame);
-      }
-      if (frame.type === "auth.revoked") this.closedForGood = true;
-      if (frame.ref !== undefined && frame.ref !== null && this.pending.has(frame.ref)) {
-        const { resolve, reject } = this.pending.get(frame.ref);
-        this.pending.delete(frame.ref);
-        if (frame.type === "error") reject(frame);
-        else resolve(frame);
-      }
-      this.emit(frame.type, frame);
-      this.emit("*", frame);
+      // A busy forum thread's pushes arrive merged: {"type": "batch", "frames": [...]}.
+      const frames = frame.type === "batch" && Array.isArray(frame.frames) ? frame.frames : [frame];
+      for (const f of frames) this.handleFrame(f);
     };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
@@ -180,6 +167,25 @@ export class Socket {
       }
       this.scheduleReconnect();
     };
+  }
+
+  handleFrame(frame) {
+    if (frame.type === "auth.ok") {
+      this.ready = true;
+      this.attempt = 0;
+      this.user = frame.user;
+      this.setStatus("online");
+      this.emit("open", frame);
+    }
+    if (frame.type === "auth.revoked") this.closedForGood = true;
+    if (frame.ref !== undefined && frame.ref !== null && this.pending.has(frame.ref)) {
+      const { resolve, reject } = this.pending.get(frame.ref);
+      this.pending.delete(frame.ref);
+      if (frame.type === "error") reject(frame);
+      else resolve(frame);
+    }
+    this.emit(frame.type, frame);
+    this.emit("*", frame);
   }
 
   scheduleReconnect() {
