@@ -196,7 +196,7 @@ else:
 
 # HTTP requests one ASGI process runs inside Django at once; more wait in the event loop
 # (config/http_limit.py). Websocket frames are not counted. 0 = no limit.
-HTTP_CONCURRENCY = int(os.environ.get("HTTP_CONCURRENCY", "4"))
+HTTP_CONCURRENCY = int(os.environ.get("HTTP_CONCURRENCY", "2"))
 
 # --- Celery (see ../shared/docs/reliability.md) ---------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")
