@@ -90,7 +90,6 @@ async def _run(args, port: int) -> None:
     from channels.db import database_sync_to_async
     from channels.testing import WebsocketCommunicator
     from django.core.management import call_command
-    from django.db import connection
 
     from config.asgi import application
 
@@ -116,8 +115,15 @@ async def _run(args, port: int) -> None:
         queries[0] += 1
         return execute(sql, params, many, context)
 
-    # Handlers run in the single thread-sensitive executor thread: attach the counter there.
-    await database_sync_to_async(lambda: connection.execute_wrappers.append(count))()
+    # Handlers run in the event loop's thread pool, each thread with its own connection
+    # wrapper: attach the counter to every connection as it is opened, in any thread.
+    from django.db.backends.signals import connection_created
+
+    def attach(sender, connection, **kwargs):
+        if count not in connection.execute_wrappers:
+            connection.execute_wrappers.append(count)
+
+    connection_created.connect(attach, weak=False)
 
     async def one(i: int) -> None:
         cmid = str(uuid.uuid4())

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from django.db import connection
 
 from accounts.models import Role, User
+from config.sql import loaded_instance
 
 from .exceptions import NotParticipant
-from .models import Conversation, Participant, ParticipantRole, Session, loaded_instance
+from .models import Conversation, Participant, ParticipantRole, Session
 
 STAFF_CHAT_ROLES = (Role.COUNSELLOR, Role.SUPERVISOR)
 

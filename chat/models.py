@@ -9,7 +9,7 @@ message sequence: transfers keep the conversation, so `seq` never restarts.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
@@ -173,11 +173,3 @@ class TranscriptAccess(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["conversation", "accessed_at"])]
-
-
-def loaded_instance(model: type[models.Model], **values):
-    """An instance as if loaded from the database with only these fields (by attname; the
-    rest deferred, so save() writes only these). For rows read by hand-written SQL on the
-    per-message hot path (docs/benchmarks.md), where compiling ORM queries dominated."""
-    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
-    return model.from_db(connection.alias, names, [values[n] for n in names])

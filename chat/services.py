@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 from config.counters import counter_incr
+from config.sql import loaded_instance, sql_insert, sql_update
 from triage.engine import level_rank
 from triage.services import assessment_inline, assessment_record
 
@@ -51,7 +52,6 @@ from .models import (
     SessionState,
     TranscriptAccess,
     Transfer,
-    loaded_instance,
 )
 from .selectors import (
     active_session_count,
@@ -130,18 +130,21 @@ def _message_store(
     conversation.last_activity_at = now
     # Plain UPDATE, not Model.save(): this runs for every message and save()'s machinery
     # (signals, update_fields checks, compiling) cost more than the statement itself.
-    _sql_update(Conversation, conversation.pk, last_seq=conversation.last_seq,
+    sql_update(Conversation, conversation.pk, last_seq=conversation.last_seq,
                 last_activity_at=connection.ops.adapt_datetimefield_value(now))
-    return Message.objects.create(
-        conversation=conversation,
+    message = sql_insert(
+        Message,
+        conversation_id=conversation.pk,
         seq=conversation.last_seq,
-        sender=sender,
+        sender_id=sender.pk if sender else None,
         sender_role=sender.role if sender else "",
         kind=kind,
         body=body,
         client_msg_id=client_msg_id,
         sent_at=now,
     )
+    message.conversation, message.sender = conversation, sender
+    return message
 
 
 def _crisis_message_post(*, conversation: Conversation, now: dt.datetime) -> Message:
@@ -157,16 +160,8 @@ def _triage(*, message: Message, inline: Any) -> Any:
         conversation_id=message.conversation_id, inline_result=inline, new_source=True,
     )
     message.assessment = assessment
-    _sql_update(Message, message.pk, assessment_id=assessment.pk)
+    sql_update(Message, message.pk, assessment_id=assessment.pk)
     return assessment
-
-
-def _sql_update(model, pk: int, **columns: Any) -> None:
-    """UPDATE one row by primary key; `columns` are column names with database values."""
-    assignments = ", ".join(f"{name} = %s" for name in columns)
-    with connection.cursor() as cursor:
-        # Column names come from this module's code, never from input; values are parameters.
-        cursor.execute(f"UPDATE {model._meta.db_table} SET {assignments} WHERE id = %s", [*columns.values(), pk])  # noqa: S608
 
 
 @dataclass

@@ -19,6 +19,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from config.sql import sql_insert
+
 from .models import Assessment, Escalation, EscalationAudit, ModelState
 
 logger = logging.getLogger(__name__)
@@ -124,7 +126,10 @@ def assessment_record(
         result = inline_result if inline_result is not None else assessment_inline(text)
     now = timezone.now()
     dispatch = not full and settings.TRIAGE_MODEL_DISPATCH
-    assessment = Assessment.objects.create(
+    # sql_insert: the same row as Assessment.objects.create, without the ORM's per-call
+    # compiling and signals (once per chat message; docs/benchmarks.md).
+    assessment = sql_insert(
+        Assessment,
         source_type=source_type,
         source_id=source_id,
         author_id=author_id,

@@ -1,0 +1,60 @@
+"""Hand-written single-row statements for the per-message hot path.
+
+Compiling ORM statements (and save()'s signals and checks) cost more CPU than the
+statements themselves on the chat path (docs/benchmarks.md); these build the SQL from
+the model's own field definitions and adapt values with the fields' own methods, so
+they stay correct when a model changes. Table and column names come from models, never
+from input; values are always parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection, models
+from django.utils import timezone
+
+
+def loaded_instance(model: type[models.Model], **values: Any) -> models.Model:
+    """An instance as if loaded from the database with only these fields (by attname; the
+    rest deferred, so save() writes only these). For rows read by hand-written SQL."""
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+    return model.from_db(connection.alias, names, [values[n] for n in names])
+
+
+def sql_update(model: type[models.Model], pk: int, **columns: Any) -> None:
+    """UPDATE one row by primary key; `columns` are column names with database values."""
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(name)} = %s" for name in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE id = %s",  # noqa: S608
+                       [*columns.values(), pk])
+
+
+def sql_insert(model: type[models.Model], **values: Any) -> models.Model:
+    """INSERT one row, as Model.objects.create(**values) would store it (field defaults,
+    auto_now / auto_now_add), without signals; returns the instance with its new id.
+    Only for models with no save() override or signal receivers."""
+    now = timezone.now()
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    row: dict[str, Any] = {}
+    for f in fields:
+        if f.attname in values:
+            row[f.attname] = values[f.attname]
+        elif f.name in values:  # a related object given by field name
+            related = values[f.name]
+            row[f.attname] = related.pk if related is not None else None
+        elif getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            row[f.attname] = now
+        else:
+            row[f.attname] = f.get_default()
+    quote = connection.ops.quote_name
+    pk = model._meta.pk
+    sql = "INSERT INTO {} ({}) VALUES ({}) RETURNING {}".format(  # noqa: S608
+        quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields), ", ".join(["%s"] * len(fields)),
+        quote(pk.column),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [f.get_db_prep_save(row[f.attname], connection) for f in fields])
+        new_id = cursor.fetchone()[0]
+    return model.from_db(connection.alias, [pk.attname, *row], [new_id, *row.values()])
