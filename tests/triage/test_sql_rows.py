@@ -1,0 +1,45 @@
+"""config.sql.sql_insert stores the same row as Model.objects.create (defaults, auto_now,
+JSON, enums, UUIDs, datetimes) on both SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.utils import timezone
+
+from config.sql import sql_insert
+from triage.models import Assessment, ModelState
+
+pytestmark = [pytest.mark.django_db]
+
+
+def _row(obj) -> dict:
+    row = type(obj).objects.filter(pk=obj.pk).values().get()
+    return {k: v for k, v in row.items() if k not in ("id", "source_id", "created_at", "updated_at")}
+
+
+def test_sql_insert_matches_orm_create(make_user):
+    author = make_user()
+    now = timezone.now()
+    values = dict(source_type="chat_message", author_id=author.id, conversation_id=7, level="high", score=0.8,
+                  categories=["self_harm"], flags={"intent": True}, evidence=[{"span": [0, 4]}], toxicity=None,
+                  action="escalate", versions={"engine": "x"}, model_state=ModelState.PENDING, model_dispatched_at=now)
+    by_orm = Assessment.objects.create(source_id=1, **values)
+    by_sql = sql_insert(Assessment, source_id=2, **values)
+    assert by_sql.pk and by_sql.pk != by_orm.pk
+    assert _row(by_sql) == _row(by_orm)
+    stored = Assessment.objects.get(pk=by_sql.pk)
+    assert stored.model_state == "pending" and stored.flags == {"intent": True} and stored.created_at and stored.updated_at
+
+
+def test_sql_insert_message_with_uuid(make_user):
+    from chat.models import Conversation, Message
+
+    sender = make_user()
+    conversation = Conversation.objects.create()
+    cmid = uuid.uuid4()
+    message = sql_insert(Message, conversation_id=conversation.pk, seq=1, sender_id=sender.pk, sender_role=sender.role,
+                         kind="text", body="hello", client_msg_id=cmid, sent_at=timezone.now())
+    stored = Message.objects.get(pk=message.pk)
+    assert stored.client_msg_id == cmid and stored.body == "hello" and stored.assessment_id is None
