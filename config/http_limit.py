@@ -11,6 +11,7 @@ while they wait); health probes are never held.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any
 
 from django.conf import settings
@@ -23,16 +24,18 @@ class HttpConcurrencyLimit:
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self._semaphores: dict[tuple[asyncio.AbstractEventLoop, int], asyncio.Semaphore] = {}
+        self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Semaphore]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         limit = int(settings.HTTP_CONCURRENCY)
         if limit <= 0 or scope["type"] != "http" or scope.get("path", "").startswith(EXEMPT_PATHS):
             await self.app(scope, receive, send)
             return
-        key = (asyncio.get_running_loop(), limit)
-        semaphore = self._semaphores.get(key)
+        per_limit = self._semaphores.setdefault(asyncio.get_running_loop(), {})
+        semaphore = per_limit.get(limit)
         if semaphore is None:
-            semaphore = self._semaphores[key] = asyncio.Semaphore(limit)
+            semaphore = per_limit[limit] = asyncio.Semaphore(limit)
         async with semaphore:
             await self.app(scope, receive, send)

@@ -13,6 +13,7 @@ import contextlib
 import contextvars
 import json
 import logging
+import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -112,7 +113,7 @@ COALESCE_WINDOW_S = 0.2
 
 
 class _Coalescer:
-    _by_loop: dict[asyncio.AbstractEventLoop, _Coalescer] = {}
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Coalescer] = weakref.WeakKeyDictionary()
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
