@@ -24,6 +24,7 @@ from django.conf import settings
 from triage import lexicon as lx
 from triage import pii as pii_mod
 from triage.normalize import Normalized, normalize
+from triage.prefilter import may_match, required_literals
 
 __all__ = [
     "LEVELS",
@@ -107,10 +108,13 @@ class Assessment:
 # --- inline layer ------------------------------------------------------------------
 
 
+_IDIOMS = tuple((pattern, required_literals(pattern)) for pattern in lx.IDIOMS)
+
+
 def _mask_idioms(text: str) -> str:
     """Blank idiom spans (same length, so offsets stay valid)."""
-    for pattern in lx.IDIOMS:
-        if pattern.search(text):
+    for pattern, literals in _IDIOMS:
+        if may_match(literals, text) and pattern.search(text):
             text = pattern.sub(lambda m: " " * len(m.group(0)), text)
     return text
 
@@ -177,6 +181,8 @@ def _risk(norm: Normalized, original: str) -> tuple[str, list[str], dict[str, bo
     primaries: list[_Hit] = []
     modifiers: list[_Hit] = []
     for rule in lx.RULES:
+        if not may_match(rule.literals, text):
+            continue  # none of the strings every match contains is in the text
         for m in rule.pattern.finditer(text):
             if m.end() == m.start():
                 continue

@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from triage.prefilter import required_literals
+
 LEXICON_VERSION = "1.1.0"
 
 CATEGORIES = (
@@ -47,6 +49,8 @@ class Rule:
     # Negation / hypothetical / past-tense handling applies unless False. Rules
     # whose pattern already encodes the negation ("don't want to live") set False.
     contextual: bool = True
+    # Every match contains one of these (triage.prefilter); None = always run the pattern.
+    literals: frozenset[str] | None = None
 
 
 # Reusable fragments -----------------------------------------------------------
@@ -73,7 +77,8 @@ def _r(
     sub: str | None = None,
     contextual: bool = True,
 ) -> Rule:
-    return Rule(id, category, level, re.compile(pattern), flags, sub, contextual)
+    compiled = re.compile(pattern)
+    return Rule(id, category, level, compiled, flags, sub, contextual, required_literals(compiled))
 
 
 SI, SH, AB, HO, TP, ED = CATEGORIES

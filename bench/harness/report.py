@@ -90,8 +90,12 @@ def render(result: dict) -> str:
     t = res.get("triage")
     if isinstance(t, dict):
         out += ["| triage, one pinned core, 1 torch thread | messages/s |", "|---|---|"]
-        for k in ("inline_msgs_per_s", "model_b1_msgs_per_s", "model_b8_msgs_per_s", "model_b32_msgs_per_s", "bert_b1_msgs_per_s", "bert_b32_msgs_per_s"):
-            out.append(f"| {k.removesuffix('_msgs_per_s')} | {t.get(k, '–')} |")
+        keys = ["inline"] + [f"model{r}_b{b}" for r in ("", "_torch") for b in (1, 8, 32)] + ["bert_b1", "bert_b32"]
+        for k in keys:
+            if f"{k}_msgs_per_s" in t:
+                out.append(f"| {k} | {t[k + '_msgs_per_s']} |")
+        if t.get("model_runtime"):
+            out.append(f"| model runtime | {t['model_runtime']} |")
         out.append("")
     return "\n".join(out)
 

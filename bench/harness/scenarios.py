@@ -442,10 +442,9 @@ def triage(ctx: Ctx, n: int = 2000) -> dict:
         return {"scenario": "triage", "error": out.stderr[-2000:]}
     res = json.loads(out.stdout.strip().splitlines()[-1])
     res.update(scenario="triage", loadavg_at_start=la, pinned_core=ctx.stack.layout.asgi)
-    vals = {k: v for k, v in (("inline", res.get("inline_msgs_per_s")), ("model layer b1", res.get("model_b1_msgs_per_s")),
-                              ("model layer b8", res.get("model_b8_msgs_per_s")),
-                              ("model layer b32", res.get("model_b32_msgs_per_s")), ("BERT-base b1", res.get("bert_b1_msgs_per_s")),
-                              ("BERT-base b32", res.get("bert_b32_msgs_per_s"))) if v}
+    labels = [("inline", "inline")] + [(f"model layer b{b}", f"model_b{b}") for b in (1, 8, 32)] + \
+        [(f"model on torch b{b}", f"model_torch_b{b}") for b in (1, 8, 32)] + [("BERT-base b1", "bert_b1"), ("BERT-base b32", "bert_b32")]
+    vals = {label: res[f"{key}_msgs_per_s"] for label, key in labels if res.get(f"{key}_msgs_per_s")}
     plot.bars(ctx.png("triage"), "triage throughput, one core, messages/s (log scale)", vals, "messages/s per core")
     res["plot"] = str(ctx.png("triage"))
     return res

@@ -1,5 +1,6 @@
 """Triage throughput on one core (run pinned by the harness): inline layer, model layer
-(inline + MiniLM Detoxify + risk head, `triage.engine.assess_full`) at batch 1, 8 and 32
+(inline + MiniLM Detoxify + risk head, `triage.engine.assess_full`) at batch 1, 8 and 32, on
+the deployed runtime (ONNX Runtime where installed) and on torch,
 (the Celery task gets what triage/dispatch.py coalesced: one id under light load, up to 32
 under heavy load), and Detoxify's BERT-base architecture in the
 same process (randomly initialised: weights cannot be downloaded here; speed only).
@@ -69,12 +70,20 @@ def main() -> None:
         out["model_error"] = str(exc)
         print(json.dumps(out))
         return
-    assess_full(texts[:32])
     sample = texts[:256]
-    out["model_b1_msgs_per_s"] = round(rate(lambda t: assess_full([t]), sample), 1)
-    out["model_b8_msgs_per_s"] = round(8 * rate(assess_full, [sample[i : i + 8] for i in range(0, len(sample), 8)]), 1)
     batches = [sample[i : i + 32] for i in range(0, len(sample), 32)]
-    out["model_b32_msgs_per_s"] = round(32 * rate(assess_full, batches), 1)
+    from django.test import override_settings
+
+    def model_rates(prefix: str) -> None:
+        out[f"{prefix}_runtime"] = assess_full(texts[:32])[0].versions.get("runtime")
+        out[f"{prefix}_b1_msgs_per_s"] = round(rate(lambda t: assess_full([t]), sample), 1)
+        out[f"{prefix}_b8_msgs_per_s"] = round(8 * rate(assess_full, [sample[i : i + 8] for i in range(0, len(sample), 8)]), 1)
+        out[f"{prefix}_b32_msgs_per_s"] = round(32 * rate(assess_full, batches), 1)
+
+    model_rates("model")  # as deployed (TRIAGE_MODEL_RUNTIME=auto)
+    if out["model_runtime"] != "torch":
+        with override_settings(TRIAGE_MODEL_RUNTIME="torch"):
+            model_rates("model_torch")  # the same network on torch, for comparison
     from transformers import BertConfig, BertForSequenceClassification
 
     tok = triage_model.load()["detoxify"].tokenizer

@@ -77,6 +77,51 @@ def test_each_precision_loads_and_scores_alike(tiny_model_dir: Path) -> None:
     assert all(abs(a - b) < 0.1 for a, b in zip(scores["fp32"], scores["int8"], strict=True))
 
 
+def test_onnx_runtime_scores_as_torch(tiny_model_dir: Path) -> None:
+    """ONNX Runtime runs the same fp32 network: same scores (to float error) and verdicts,
+    exported once per checkpoint and recorded in the versions."""
+    texts = ["i'm going to take all my pills tonight", "i love baking", "shut up idiot", "exams are stressing me out " * 12]
+    results = {}
+    for runtime in ("torch", "onnx"):
+        with override_settings(TRIAGE_MODEL_DIR=str(tiny_model_dir), TRIAGE_MODEL_PRECISION="fp32", TRIAGE_MODEL_RUNTIME=runtime):
+            results[runtime], versions = triage_model.predict(texts)
+            full = engine.assess_full(texts)
+        assert versions["runtime"].startswith("onnxruntime-" if runtime == "onnx" else "torch")
+        assert all(a.versions["runtime"] == versions["runtime"] for a in full)
+        results[runtime + "_actions"] = [a.action for a in full]
+    for a, b in zip(results["torch"], results["onnx"], strict=True):
+        for group in ("toxicity", "risk"):
+            assert all(abs(a[group][k] - b[group][k]) < 1e-4 for k in a[group])
+    assert results["torch_actions"] == results["onnx_actions"]
+    exports = list((tiny_model_dir / "onnx").glob("*.onnx"))
+    assert len(exports) == 1 and not list((tiny_model_dir / "onnx").glob("*.tmp"))
+
+
+def test_onnx_runtime_falls_back_to_torch(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed export or session never costs the model layer: torch runs it."""
+    def broken(*args, **kwargs):
+        raise RuntimeError("no onnx here")
+
+    monkeypatch.setattr(triage_model, "_onnx_session", broken)
+    triage_model._load.cache_clear()
+    try:
+        with override_settings(TRIAGE_MODEL_DIR=str(tiny_model_dir), TRIAGE_MODEL_PRECISION="fp32", TRIAGE_MODEL_RUNTIME="onnx"):
+            results, versions = triage_model.predict(["i love baking"])
+    finally:
+        triage_model._load.cache_clear()
+    assert versions["runtime"] == "torch" and len(results) == 1
+
+
+def test_runtime_setting() -> None:
+    with override_settings(TRIAGE_MODEL_RUNTIME="onnx"):
+        assert triage_model.model_runtime("fp32") == "onnx"
+        assert triage_model.model_runtime("bf16") == "torch"  # bf16 and int8 kernels are torch's
+    with override_settings(TRIAGE_MODEL_RUNTIME="torch"):
+        assert triage_model.model_runtime("fp32") == "torch"
+    with override_settings(TRIAGE_MODEL_RUNTIME="tensorrt"), pytest.raises(triage_model.ModelUnavailable):
+        triage_model.model_runtime("fp32")
+
+
 def test_precision_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     with override_settings(TRIAGE_MODEL_PRECISION="int8"):
         assert triage_model.model_precision() == "int8"

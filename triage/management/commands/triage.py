@@ -163,3 +163,14 @@ class Command(BaseCommand):
             limit=opts["limit"], threads=opts["threads"], log=self.stdout.write,
         )
         self.stdout.write(json.dumps(manifest, indent=2))
+        self._prepare_runtime(out)
+
+    def _prepare_runtime(self, out: Path) -> None:
+        """Export the ONNX Runtime copy now, so no worker pays for it at its first start."""
+        from triage.model import _load, model_precision, model_runtime
+
+        precision = model_precision()
+        runtime = model_runtime(precision)
+        if runtime == "onnx":
+            bundle = _load(str(out), "local", precision, runtime)
+            self.stdout.write(f"runtime: {bundle['versions']['runtime']}")

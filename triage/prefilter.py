@@ -1,0 +1,103 @@
+"""Literal prefilters for the lexicon's regular expressions (inline layer speed).
+
+``required_literals(pattern)`` reads a compiled pattern's parse tree and returns a set of
+strings such that *every* match of the pattern contains at least one of them, or None when
+no such set can be proven (then the pattern always runs). The inline layer skips a rule
+whose literals are all absent from the text: a few substring tests instead of a regex scan
+over the whole message for each of ~70 rules, which was most of the inline layer's cost
+and ~10% of the server's CPU per chat message (docs/benchmarks.md).
+
+Being wrong here would hide a risk phrase, so the analysis only ever answers what it can
+prove and gives up (None) on anything else: case-insensitive patterns, back-references,
+character classes other than a few literal characters, optional or zero-repeat parts.
+tests/triage/test_prefilter.py checks it against generated matches of every rule.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+try:  # Python 3.11+: the parser is private but stable; without it nothing is filtered.
+    from re import _constants as _c  # type: ignore[attr-defined]
+    from re import _parser as _p  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover
+    _p = _c = None
+
+__all__ = ["required_literals", "may_match"]
+
+# A character class of more literal characters than this is not worth testing for.
+_MAX_CLASS = 4
+_ZERO_WIDTH = {"AT", "ASSERT", "ASSERT_NOT"}
+
+
+def required_literals(pattern: re.Pattern[str]) -> frozenset[str] | None:
+    """Strings of which every non-empty match of `pattern` contains at least one; None
+    when that cannot be shown."""
+    if _p is None or pattern.flags & (re.IGNORECASE | re.VERBOSE) or not isinstance(pattern.pattern, str):
+        return None
+    try:
+        found = _sequence(list(_p.parse(pattern.pattern, pattern.flags)))
+    except Exception:  # an unknown construct: no prefilter, the pattern always runs
+        return None
+    if not found or any(not s for s in found):
+        return None
+    return frozenset(found)
+
+
+def may_match(literals: frozenset[str] | None, text: str) -> bool:
+    """False only when the pattern behind `literals` cannot match `text`."""
+    return literals is None or any(s in text for s in literals)
+
+
+def _score(candidate: set[str]) -> tuple[int, int]:
+    # Prefer long literals (rarer in text), then fewer of them (fewer tests).
+    return (min(len(s) for s in candidate), -len(candidate))
+
+
+def _sequence(items: list[tuple[Any, Any]]) -> set[str] | None:
+    """Items matched one after another: any one item's requirement holds for the whole."""
+    candidates: list[set[str]] = []
+    run: list[str] = []
+    for op, av in items:
+        name = str(op)
+        if name == "LITERAL":
+            run.append(chr(av))
+            continue
+        if run:
+            candidates.append({"".join(run)})
+            run = []
+        if name in _ZERO_WIDTH:
+            continue  # consumes nothing: neither helps nor breaks the rest
+        found = _item(name, av)
+        if found:
+            candidates.append(found)
+    if run:
+        candidates.append({"".join(run)})
+    return max(candidates, key=_score) if candidates else None
+
+
+def _item(name: str, av: Any) -> set[str] | None:
+    if name == "SUBPATTERN":
+        _group, add_flags, _del_flags, sub = av
+        if add_flags & (_c.SRE_FLAG_IGNORECASE | _c.SRE_FLAG_VERBOSE):
+            return None
+        return _sequence(list(sub))
+    if name == "ATOMIC_GROUP":
+        return _sequence(list(av))
+    if name == "BRANCH":
+        union: set[str] = set()
+        for branch in av[1]:
+            found = _sequence(list(branch))
+            if not found:
+                return None  # one alternative needs nothing: the whole needs nothing
+            union |= found
+        return union
+    if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+        low, _high, sub = av
+        return _sequence(list(sub)) if low >= 1 else None
+    if name == "IN":
+        if len(av) > _MAX_CLASS or any(str(op) != "LITERAL" for op, _ in av):
+            return None
+        return {chr(code) for _, code in av}
+    return None  # ANY, CATEGORY, GROUPREF, NOT_LITERAL, ...: anything at all
