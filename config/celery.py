@@ -46,7 +46,6 @@ def _preload_triage_model(**_kwargs) -> None:
     if "triage" not in queues:
         return
     import logging
-    import os
 
     from django.conf import settings
 
@@ -55,14 +54,26 @@ def _preload_triage_model(**_kwargs) -> None:
     # The model layer is background work that can take every cycle a core has left; on a
     # box shared with the ASGI server, PostgreSQL and Redis it must not delay their
     # replies (the chat latency budget is milliseconds, the model layer's is seconds).
-    niceness = int(getattr(settings, "TRIAGE_WORKER_NICE", 10))
-    if niceness > 0:
-        try:
-            os.nice(niceness)
-        except OSError:
-            pass
+    _lower_priority(str(getattr(settings, "TRIAGE_WORKER_NICE", "10")).strip().lower())
 
     try:
         model.load()
     except model.ModelUnavailable as exc:  # the model layer then fails per task: review
         logging.getLogger(__name__).warning("triage model not preloaded: %s", exc)
+
+
+def _lower_priority(setting: str) -> None:
+    """TRIAGE_WORKER_NICE: a niceness (0 = leave it), or "idle" for SCHED_IDLE, under which
+    the model layer runs only on cycles nothing else wants and is preempted at once. Under
+    sustained overload the model layer then waits (assessments stay pending in the outbox;
+    the sweeper re-drives them and after MAX_ATTEMPTS routes them to a person)."""
+    import logging
+    import os
+
+    try:
+        if setting == "idle":
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        elif int(setting) > 0:
+            os.nice(int(setting))
+    except (OSError, ValueError, AttributeError) as exc:  # not permitted, not Linux, a typo
+        logging.getLogger(__name__).warning("TRIAGE_WORKER_NICE=%r not applied: %s", setting, exc)
