@@ -56,7 +56,7 @@ def test_literals_are_in_every_generated_match(name: str, pattern: re.Pattern[st
     if literals is None:
         return
 
-    @settings(max_examples=40, deadline=None, database=None,
+    @settings(max_examples=25, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
     @given(st.from_regex(pattern))
     def check(text: str) -> None:
