@@ -205,11 +205,25 @@ def model_precision() -> str:
         return configured
     if configured != "auto":
         raise ModelUnavailable(f"TRIAGE_MODEL_PRECISION must be fp32, bf16, int8 or auto, not {configured!r}")
+    return "bf16" if _native_bf16() else "fp32"
+
+
+# load() runs for every predict() call: what the machine has is read once per process,
+# not from /proc and the import path on every batch.
+@cache
+def _native_bf16() -> bool:
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return "fp32"
-    return "bf16" if (" avx512_bf16" in flags or " amx_bf16" in flags) else "fp32"
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+@cache
+def _onnx_installed() -> bool:
+    import importlib.util
+
+    return bool(importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx"))
 
 
 def model_runtime(precision: str) -> str:
@@ -222,9 +236,7 @@ def model_runtime(precision: str) -> str:
         return "torch"
     if configured == "onnx":
         return "onnx"
-    import importlib.util
-
-    return "onnx" if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("onnx") else "torch"
+    return "onnx" if _onnx_installed() else "torch"
 
 
 def load() -> dict[str, Any]:
