@@ -119,10 +119,11 @@ _ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 class _OnnxForward:
-    """An ONNX Runtime session for the network: logits and the hidden states of `layers`."""
+    """An ONNX Runtime session for the network: logits, then the hidden states of the layers
+    it was exported with (in that order)."""
 
-    def __init__(self, session: Any, layers: tuple[int, ...], version: str) -> None:
-        self.session, self.layers, self.version = session, layers, version
+    def __init__(self, session: Any, version: str) -> None:
+        self.session, self.version = session, version
         self.inputs = [i.name for i in session.get_inputs()]
 
     def run(self, enc: dict[str, Any]) -> tuple[Any, list[Any]]:
@@ -158,7 +159,7 @@ def _onnx_session(network: Any, directory: Path, *, layers: tuple[int, ...]) -> 
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return _OnnxForward(session, layers, ort.__version__)
+    return _OnnxForward(session, ort.__version__)
 
 
 def _onnx_export(network: Any, path: Path, *, layers: tuple[int, ...]) -> None:
