@@ -94,9 +94,13 @@ def browser(request):
 
 # --- helpers -----------------------------------------------------------------------------
 def wait_for(driver, condition, timeout: float = 15, message: str = ""):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition, message)
+    # A live page re-renders what a condition just found (a push lands between the find and
+    # the read): that is "not yet", so the condition is polled again, not failed.
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(condition, message)
 
 
 def visible(driver, css: str, timeout: float = 15):
