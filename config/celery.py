@@ -54,25 +54,33 @@ def _preload_triage_model(**_kwargs) -> None:
     # The model layer is background work that can take every cycle a core has left; on a
     # box shared with the ASGI server, PostgreSQL and Redis it must not delay their
     # replies (the chat latency budget is milliseconds, the model layer's is seconds).
-    _lower_priority(str(getattr(settings, "TRIAGE_WORKER_NICE", "10")).strip().lower())
+    _lower_priority(str(getattr(settings, "TRIAGE_WORKER_NICE", "idle")).strip().lower())
 
     try:
-        model.load()
+        model.warm()
     except model.ModelUnavailable as exc:  # the model layer then fails per task: review
         logging.getLogger(__name__).warning("triage model not preloaded: %s", exc)
 
 
+IDLE_PROCESS_NICE = 10
+
+
 def _lower_priority(setting: str) -> None:
-    """TRIAGE_WORKER_NICE: a niceness (0 = leave it), or "idle" for SCHED_IDLE, under which
-    the model layer runs only on cycles nothing else wants and is preempted at once. Under
-    sustained overload the model layer then waits (assessments stay pending in the outbox;
-    the sweeper re-drives them and after MAX_ATTEMPTS routes them to a person)."""
+    """TRIAGE_WORKER_NICE: "idle" (default): the process takes nice 10 and the model's
+    forward passes run in a thread under SCHED_IDLE, which computes only on cycles nothing
+    else wants and is preempted at once (triage.model.run_in_idle_thread). Under sustained
+    overload the model layer then waits: assessments stay pending in the outbox, the sweeper
+    re-drives them and after MAX_ATTEMPTS routes them to a person. A number: that niceness
+    for the whole process, forward passes included (0 = leave it)."""
     import logging
     import os
 
     try:
         if setting == "idle":
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            os.nice(IDLE_PROCESS_NICE)
+            from triage import model
+
+            model.run_in_idle_thread()
         elif int(setting) > 0:
             os.nice(int(setting))
     except (OSError, ValueError, AttributeError) as exc:  # not permitted, not Linux, a typo

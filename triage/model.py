@@ -34,7 +34,7 @@ from typing import Any
 
 from django.conf import settings
 
-__all__ = ["ModelUnavailable", "model_dir", "predict", "load", "TOXICITY_CLASSES"]
+__all__ = ["ModelUnavailable", "model_dir", "predict", "load", "warm", "run_in_idle_thread", "TOXICITY_CLASSES"]
 
 TOXICITY_CLASSES = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack")
 RISK_CLASSES = ("none", "concern", "escalate")
@@ -314,12 +314,61 @@ def _softmax(x: Any) -> Any:
     return e / e.sum(axis=1, keepdims=True)
 
 
+# Set in a `triage`-queue worker by run_in_idle_thread(): one thread of the process,
+# under SCHED_IDLE, that loads the model and runs every forward pass.
+_idle_runner: Any = None
+
+
+def run_in_idle_thread() -> bool:
+    """From now on, load the model and run every forward pass of this process in one thread
+    under SCHED_IDLE, so it computes only on cycles nothing else on the box wants and is
+    preempted at once when the ASGI server, PostgreSQL or Redis need the core. Only that
+    thread: the caller's database work (claims, results, escalations) stays at its own
+    priority, so a starved forward pass never holds a lock anyone waits on (the model runs
+    outside any transaction, reassess.assessments_apply_model). Scheduling policy is per
+    thread on Linux, and threads ONNX Runtime or torch start from it inherit it.
+    Returns False (and changes nothing) where SCHED_IDLE cannot be set."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    global _idle_runner
+
+    def set_idle() -> None:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0 = the calling thread
+
+    runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="triage-model-idle")
+    try:
+        runner.submit(set_idle).result()
+    except (OSError, AttributeError) as exc:  # not permitted, not Linux
+        runner.shutdown()
+        logger.warning("triage model: SCHED_IDLE not applied (%s); the forward pass runs in the task's thread", exc)
+        return False
+    _idle_runner = runner
+    return True
+
+
+def _in_runner(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    runner = _idle_runner
+    if runner is None:
+        return fn(*args, **kwargs)
+    return runner.submit(fn, *args, **kwargs).result()
+
+
+def warm() -> dict[str, Any]:
+    """load(), where forward passes will run (the idle thread, if there is one)."""
+    return _in_runner(load)
+
+
 def predict(texts: list[str], *, batch_size: int | None = None) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Toxicity (Detoxify keys) and risk probabilities for each text, in order.
 
     Texts are sorted by length and batched so padding stays small. Raises
     ModelUnavailable when artefacts are missing; callers degrade to review.
     """
+    return _in_runner(_predict, texts, batch_size=batch_size)
+
+
+def _predict(texts: list[str], *, batch_size: int | None) -> tuple[list[dict[str, Any]], dict[str, str]]:
     import numpy as np
 
     bundle = load()

@@ -20,6 +20,7 @@ class SourceType(models.TextChoices):
 
 class ModelState(models.TextChoices):
     PENDING = "pending", "Waiting for the model layer"
+    RUNNING = "running", "Claimed by a model-layer worker"
     DONE = "done", "Model layer done"
     FAILED = "failed", "Model layer failed: routed to a person"
 
@@ -43,6 +44,11 @@ class Assessment(models.Model):
     model_state = models.CharField(max_length=8, choices=ModelState.choices, default=ModelState.PENDING)
     model_attempts = models.PositiveSmallIntegerField(default=0)
     model_dispatched_at = models.DateTimeField(null=True, blank=True)
+    # A worker's claim (state running): it runs the model outside any transaction and
+    # applies its results only while the claim is still its own. A claim older than
+    # reassess.CLAIM_LEASE_S is a dead worker's; the sweeper hands it back to the outbox.
+    model_claim = models.UUIDField(null=True, blank=True)
+    model_claimed_at = models.DateTimeField(null=True, blank=True)
     model_done_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

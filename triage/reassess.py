@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .models import Assessment, Escalation, ModelState
@@ -30,16 +32,56 @@ def assessments_apply_model(*, assessment_ids: list[int], top_up: int = 0) -> li
     apply the results; returns the ids it did. Idempotent: a second delivery finds the
     work done (or claimed) and does nothing.
 
-    The rows are claimed with FOR UPDATE SKIP LOCKED and stay locked until the batch
-    commits, so two workers never run the same assessment, and a worker that dies lets go
-    of them with its connection (the outbox sweeper re-drives them). `top_up`: also claim
-    up to that many other dispatched, still pending assessments, oldest first. A worker
-    that fell behind then drains its backlog in full batches instead of one coalesced
-    task at a time (the model costs several times less per text in a batch of 32 than
-    alone), and the queued tasks for ids it took find them done."""
+    Three steps, so no transaction (and no row lock) is held while the model runs, which
+    takes from milliseconds to seconds of CPU on a worker that runs at low priority:
+    1. claim: FOR UPDATE SKIP LOCKED, then state `running` with this run's token, commit.
+       Two workers never claim the same assessment. `top_up`: also claim up to that many
+       other dispatched, still pending assessments, oldest first: a worker that fell
+       behind drains its backlog in full batches instead of one coalesced task at a time
+       (the model costs several times less per text in a batch than alone), and the
+       queued tasks for ids it took find them claimed or done.
+    2. load the texts and run the model, outside any transaction.
+    3. apply: lock the rows again and write only those still claimed by this token.
+    A worker that dies between 1 and 3 leaves its claims `running`; once older than
+    CLAIM_LEASE_S (longer than the task's hard time limit) the outbox sweeper hands them
+    back to the outbox and re-dispatches them, counting an attempt."""
     from . import services
     from .engine import assess_full
 
+    claimed = _claim(assessment_ids, top_up=top_up)
+    if not claimed:
+        return []
+    token = claimed[0].model_claim
+    texts: dict[int, str | None] = {}
+    for assessment in claimed:
+        try:
+            texts[assessment.pk] = services.source_load(source_type=assessment.source_type,
+                                                        source_id=assessment.source_id).text
+        except Exception:
+            logger.exception("model layer could not load the source of assessment %s", assessment.pk)
+            texts[assessment.pk] = None
+    loaded = [pk for pk, text in texts.items() if text is not None]
+    results: dict[int, object] = {}
+    if loaded:
+        try:
+            results = dict(zip(loaded, assess_full([texts[pk] for pk in loaded]), strict=True))
+        except Exception:
+            logger.exception("model layer failed for assessments %s", loaded)
+    with transaction.atomic():
+        # Still ours: not handed back by the sweeper (lease expired) and re-claimed since.
+        for assessment in (Assessment.objects.select_for_update()
+                           .filter(pk__in=list(texts), model_state=ModelState.RUNNING, model_claim=token)
+                           .order_by("pk")):
+            result = results.get(assessment.pk)
+            failed = result is None or bool(result.model_failed)
+            _model_apply(assessment, result=result, failed=failed, excerpt=texts[assessment.pk] or "")
+    return [a.pk for a in claimed]
+
+
+CLAIM_LEASE_S = 120  # > assessment_model_batch's hard time limit (90 s): a live run never loses its claim
+
+
+def _claim(assessment_ids: list[int], *, top_up: int) -> list[Assessment]:
     with transaction.atomic():
         claimed = list(
             Assessment.objects.select_for_update(skip_locked=True)
@@ -53,25 +95,13 @@ def assessments_apply_model(*, assessment_ids: list[int], top_up: int = 0) -> li
                 .exclude(pk__in=[a.pk for a in claimed])
                 .order_by("pk")[:top_up]
             )
-        todo = []
-        for assessment in claimed:
-            try:
-                info = services.source_load(source_type=assessment.source_type, source_id=assessment.source_id)
-            except Exception:
-                logger.exception("model layer could not load the source of assessment %s", assessment.pk)
-                _model_apply(assessment, result=None, failed=True, excerpt="")
-                continue
-            todo.append((assessment, info))
-        if todo:
-            try:
-                results = assess_full([info.text for _, info in todo])
-            except Exception:
-                logger.exception("model layer failed for assessments %s", [a.pk for a, _ in todo])
-                results = [None] * len(todo)
-            for (assessment, info), result in zip(todo, results, strict=True):
-                failed = result is None or bool(result.model_failed)
-                _model_apply(assessment, result=result, failed=failed, excerpt=info.text)
-    return [a.pk for a in claimed]
+        if claimed:
+            token, now = uuid.uuid4(), timezone.now()
+            Assessment.objects.filter(pk__in=[a.pk for a in claimed]).update(
+                model_state=ModelState.RUNNING, model_claim=token, model_claimed_at=now)
+            for assessment in claimed:
+                assessment.model_state, assessment.model_claim, assessment.model_claimed_at = ModelState.RUNNING, token, now
+    return claimed
 
 
 _APPLIED_FIELDS = ["toxicity", "level", "evidence", "score", "categories", "flags", "action", "versions",
@@ -131,11 +161,10 @@ def model_outbox_sweep(*, now: dt.datetime | None = None) -> int:
     cutoff = now - dt.timedelta(seconds=STUCK_AFTER_S)
     redrive: list[int] = []
     with transaction.atomic():
-        stuck = list(
-            Assessment.objects.select_for_update(skip_locked=True)
-            .filter(model_state=ModelState.PENDING, created_at__lte=cutoff)
-            .exclude(model_dispatched_at__gt=cutoff)[:200]
-        )
+        never_ran = Q(model_state=ModelState.PENDING, created_at__lte=cutoff) & ~Q(model_dispatched_at__gt=cutoff)
+        # A claim this old is a dead (or killed) worker's: a live run ends before it.
+        abandoned = Q(model_state=ModelState.RUNNING, model_claimed_at__lte=now - dt.timedelta(seconds=CLAIM_LEASE_S))
+        stuck = list(Assessment.objects.select_for_update(skip_locked=True).filter(never_ran | abandoned)[:200])
         for assessment in stuck:
             if assessment.model_attempts >= MAX_ATTEMPTS:
                 assessment.model_state = ModelState.FAILED
@@ -144,7 +173,7 @@ def model_outbox_sweep(*, now: dt.datetime | None = None) -> int:
                 assessment.save(update_fields=["model_state", "action", "updated_at"])
                 continue
             Assessment.objects.filter(pk=assessment.pk).update(model_attempts=assessment.model_attempts + 1,
-                                                               model_dispatched_at=now)
+                                                               model_dispatched_at=now, model_state=ModelState.PENDING)
             redrive.append(assessment.pk)
         if redrive:
             transaction.on_commit(lambda: model_dispatch(redrive))

@@ -317,7 +317,7 @@ TRIAGE_MODEL_DISPATCH = env_bool("TRIAGE_MODEL_DISPATCH", True)
 # fp32, bf16, int8 or auto (bf16 where the CPU has native bfloat16): triage/model.py.
 TRIAGE_MODEL_PRECISION = os.environ.get("TRIAGE_MODEL_PRECISION", "auto")
 # CPU priority a `triage`-queue worker takes at start: a niceness, or "idle" (config/celery.py).
-TRIAGE_WORKER_NICE = os.environ.get("TRIAGE_WORKER_NICE", "10")
+TRIAGE_WORKER_NICE = os.environ.get("TRIAGE_WORKER_NICE", "idle")
 # torch, onnx or auto (ONNX Runtime for fp32 when it is installed): triage/model.py.
 TRIAGE_MODEL_RUNTIME = os.environ.get("TRIAGE_MODEL_RUNTIME", "auto")
 # Run the beat schedule inside the ASGI process (embedded mode only; see config/embedded_beat.py).

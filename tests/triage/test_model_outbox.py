@@ -16,11 +16,11 @@ from triage.models import Assessment, ModelState
 pytestmark = [pytest.mark.real, pytest.mark.django_db(transaction=True)]
 
 
-def _pending(make_user, n: int) -> list[Assessment]:
+def _pending(make_user, n: int, *, first_source: int = 9000) -> list[Assessment]:
     author = make_user()
     now = timezone.now()
     return [
-        Assessment.objects.create(source_type="chat_message", source_id=9000 + i, author=author,
+        Assessment.objects.create(source_type="chat_message", source_id=first_source + i, author=author,
                                   model_dispatched_at=now)
         for i in range(n)
     ]
@@ -79,3 +79,64 @@ def test_rows_held_by_another_worker_are_skipped(make_user, model_runs):
         thread.join()
     assert done == [rows[1].id]
     assert Assessment.objects.get(pk=rows[0].id).model_state == ModelState.PENDING
+
+
+def test_the_model_runs_outside_any_transaction_on_claimed_rows(make_user, monkeypatch):
+    """No lock is held while the model computes: the rows are `running` (claimed, committed),
+    so another worker's claim skips them without waiting on a lock."""
+    from triage import engine
+    from triage.reassess import assessments_apply_model
+    from triage.services import SourceInfo
+
+    rows = _pending(make_user, 2)
+    seen = {}
+
+    def fake_full(texts):
+        seen["in_transaction"] = connection.in_atomic_block
+        seen["states"] = set(Assessment.objects.filter(pk__in=[r.id for r in rows]).values_list("model_state", flat=True))
+        seen["other_worker_got"] = assessments_apply_model(assessment_ids=[rows[0].id], top_up=5)
+        return [engine.assess_inline(t) for t in texts]
+
+    monkeypatch.setattr(engine, "assess_full", fake_full)
+    monkeypatch.setattr("triage.services.source_load", lambda **kw: SourceInfo(text="hello", author_id=0))
+    done = assessments_apply_model(assessment_ids=[rows[0].id, rows[1].id])
+    assert seen == {"in_transaction": False, "states": {ModelState.RUNNING}, "other_worker_got": []}
+    assert sorted(done) == sorted(r.id for r in rows)
+    assert set(Assessment.objects.values_list("model_state", flat=True)) == {ModelState.DONE}
+
+
+def test_an_abandoned_claim_goes_back_to_the_outbox_and_its_late_results_are_dropped(make_user, monkeypatch, settings):
+    """A worker that dies (or stalls past the lease) between claim and apply: the sweeper
+    hands its claims back after CLAIM_LEASE_S, counting an attempt, and re-dispatches them;
+    if the stalled run finishes after all, its results are not written over the new run's."""
+    import datetime as dt
+
+    from triage import engine, reassess
+    from triage.services import SourceInfo
+
+    settings.TRIAGE_MODEL_DISPATCH = True
+    rows = _pending(make_user, 2)
+    redriven: list[list[int]] = []
+    monkeypatch.setattr("triage.services.model_dispatch", lambda ids: redriven.append(sorted(ids)))
+    monkeypatch.setattr("triage.services.source_load", lambda **kw: SourceInfo(text="hello", author_id=0))
+
+    def stalled_full(texts):
+        # While this run "stalls", its lease runs out and the sweeper takes the rows back...
+        later = timezone.now() + dt.timedelta(seconds=reassess.CLAIM_LEASE_S + 1)
+        assert reassess.model_outbox_sweep(now=later) == 2
+        # ...and another worker claims and finishes them.
+        monkeypatch.setattr(engine, "assess_full", lambda t: [engine.assess_inline(x) for x in t])
+        assert sorted(reassess.assessments_apply_model(assessment_ids=[r.id for r in rows])) == sorted(r.id for r in rows)
+        raise RuntimeError("stalled run fails late")  # would mark them failed, were they still its own
+
+    monkeypatch.setattr(engine, "assess_full", stalled_full)
+    reassess.assessments_apply_model(assessment_ids=[r.id for r in rows])
+    assert redriven == [sorted(r.id for r in rows)]
+    stored = list(Assessment.objects.filter(pk__in=[r.id for r in rows]).values_list("model_state", "model_attempts", "action"))
+    assert stored == [(ModelState.DONE, 1, "allow")] * 2
+
+    # A fresh claim is a live run's: the sweeper leaves it alone.
+    fresh = _pending(make_user, 1, first_source=9100)[0]
+    reassess._claim([fresh.id], top_up=0)
+    assert reassess.model_outbox_sweep(now=timezone.now() + dt.timedelta(seconds=60)) == 0
+    assert Assessment.objects.get(pk=fresh.id).model_state == ModelState.RUNNING
