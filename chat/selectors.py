@@ -80,17 +80,17 @@ def request_text(*, topic: str, body: str) -> str:
     return "\n".join(part for part in (topic.strip(), body.strip()) if part)
 
 
-def triage_source_message(source_id: int) -> SourceInfo:
+def triage_source_message(source_id: int, *, context: bool = True) -> SourceInfo:
     message = Message.objects.get(pk=source_id)
     return SourceInfo(
         text=message.body,
         author_id=message.sender_id,
         conversation_id=message.conversation_id,
-        context=message_context(conversation_id=message.conversation_id, before_seq=message.seq),
+        context=message_context(conversation_id=message.conversation_id, before_seq=message.seq) if context else [],
     )
 
 
-def triage_source_request(source_id: int) -> SourceInfo:
+def triage_source_request(source_id: int, *, context: bool = True) -> SourceInfo:
     """source_id is the Session id (source_type "session_request")."""
     session = Session.objects.select_related("opening_message").get(pk=source_id)
     opening = session.opening_message
@@ -99,7 +99,7 @@ def triage_source_request(source_id: int) -> SourceInfo:
         text=request_text(topic=session.topic, body=opening.body if opening else ""),
         author_id=session.young_person_id,
         conversation_id=session.conversation_id,
-        context=message_context(conversation_id=session.conversation_id, before_seq=before),
+        context=message_context(conversation_id=session.conversation_id, before_seq=before) if context else [],
     )
 
 

@@ -14,20 +14,20 @@ from .access import visible_posts_q
 from .models import Notification, Post, PostState, Reaction, Thread
 
 
-def triage_source_post(source_id: int) -> SourceInfo:
-    """TRIAGE_SOURCE_LOADERS["forum_post"]: the post's text and up to 5 published
-    posts before it in its thread, oldest first."""
+def triage_source_post(source_id: int, *, context: bool = True) -> SourceInfo:
+    """TRIAGE_SOURCE_LOADERS["forum_post"]: the post's text and (context=True) up to 5
+    published posts before it in its thread, oldest first."""
     post = Post.objects.select_related("author").get(pk=source_id)
     before = (
         Post.objects.select_related("author")
         .filter(thread_id=post.thread_id, state=PostState.PUBLISHED, deleted_at=None, id__lt=post.id)
         .order_by("-id")[:5]
     )
-    context = [
+    context_rows = [
         {"sender": p.author.handle, "role": p.author.role, "body": p.body, "sent_at": p.created_at.isoformat()}
         for p in reversed(list(before))
-    ]
-    return SourceInfo(text=post.body, author_id=post.author_id, thread_id=post.thread_id, context=context)
+    ] if context else []
+    return SourceInfo(text=post.body, author_id=post.author_id, thread_id=post.thread_id, context=context_rows)
 
 
 def post_list_for_thread(*, user: User, thread: Thread) -> QuerySet[Post]:

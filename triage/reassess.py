@@ -56,7 +56,7 @@ def assessments_apply_model(*, assessment_ids: list[int], top_up: int = 0) -> li
     for assessment in claimed:
         try:
             texts[assessment.pk] = services.source_load(source_type=assessment.source_type,
-                                                        source_id=assessment.source_id).text
+                                                        source_id=assessment.source_id, context=False).text
         except Exception:
             logger.exception("model layer could not load the source of assessment %s", assessment.pk)
             texts[assessment.pk] = None

@@ -40,9 +40,11 @@ class SourceInfo:
     context: list[dict[str, Any]] = field(default_factory=list)
 
 
-def source_load(*, source_type: str, source_id: int) -> SourceInfo:
+def source_load(*, source_type: str, source_id: int, context: bool = True) -> SourceInfo:
+    """A loader is `loader(source_id, *, context=True)`; context=False: the caller reads only
+    the text (the model layer), so the loader skips the query for the posts before it."""
     loaders = getattr(settings, "TRIAGE_SOURCE_LOADERS", {})
-    return import_string(loaders[source_type])(source_id)
+    return import_string(loaders[source_type])(source_id, context=context)
 
 
 def step_seconds(level: str) -> int:

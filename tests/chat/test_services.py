@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Role
@@ -69,6 +70,10 @@ def test_integration_contracts_for_triage_and_escalation(make_user):
     assert info.text == "m5" and info.author_id == yp.id and info.conversation_id == session.conversation_id
     assert [c["body"] for c in info.context] == ["m0", "m1", "m2", "m3", "m4"]
     assert set(info.context[0]) == {"sender", "role", "body", "sent_at"} and info.context[0]["role"] == "counsellor"
+    # The model layer reads only the text: no context query.
+    with CaptureQueriesContext(connection) as queries:
+        bare = selectors.triage_source_message(last.id, context=False)
+    assert bare.text == "m5" and bare.context == [] and len(queries) == 1
     req = selectors.triage_source_request(session.id)
     assert req.text == "t\nThings are hard at home" and req.author_id == yp.id and req.context == []
     assert selectors.conversation_participant_ids(session.conversation_id) == [yp.id, co.id]

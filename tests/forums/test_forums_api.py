@@ -159,4 +159,5 @@ def test_triage_source_post_gives_previous_published_posts(make_user, client_for
     assert info.text == "p5" and info.thread_id == thread["id"] and info.author_id == author.id
     assert [c["body"] for c in info.context] == ["p0", "p1", "p2", "p3", "p4"]
     assert set(info.context[0]) == {"sender", "role", "body", "sent_at"}
+    assert triage_source_post(ids[-1], context=False).context == []  # the model layer reads only the text
     assert Notification.objects.count() == 0  # own replies notify nobody
