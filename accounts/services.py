@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from django.conf import settings
 from django.contrib.auth import password_validation
@@ -87,7 +88,10 @@ WINDOW_S, HANDLE_LOCK_S = 15 * 60, 5 * 60
 
 
 def _keys(handle: str, address: str) -> dict[str, str]:
-    h = handle.strip().lower()
+    # The handle is whatever was typed: hashed, so a key is always short and plain (memcached
+    # refuses spaces, control characters and keys over 250 bytes) and a cache dump does not
+    # list the handles people tried.
+    h = hashlib.blake2b((handle or "").strip().lower().encode(), digest_size=16).hexdigest()
     return {"pair": f"login:pair:{h}:{address}", "handle": f"login:handle:{h}", "addr": f"login:addr:{address}"}
 
 

@@ -91,6 +91,22 @@ def test_login_brute_force_is_locked_per_handle_and_address(api, make_user):
     assert other.status_code == 200
 
 
+def test_login_counters_use_plain_short_cache_keys_whatever_the_handle(api, make_user):
+    """The handle is typed by anyone: the lock-out counters' cache keys never carry it raw
+    (memcached refuses spaces, control characters and keys over 250 bytes; a cache dump
+    would list the handles people tried). Case and padding still count as the same handle."""
+    import re
+
+    from accounts.services import _keys
+
+    for handle in ("Target One \x00\x17 \U000ca251" * 20, "target_one"):
+        for key in _keys(handle, "2001:db8::1").values():
+            assert len(key) <= 250 and re.fullmatch(r"[\x21-\x7e]+", key) and "target" not in key.lower(), key
+    assert _keys("  Target_One ", "a") == _keys("target_one", "a")
+    weird = api.post(LOGIN, {"handle": "no such \x07 handle " * 30, "password": "x"}, format="json")
+    assert weird.status_code in (400, 401), weird.content
+
+
 def test_logout_revokes_the_token(api, make_user):
     make_user(handle="leaving_soon", password="pass-word-1234")
     token = api.post(LOGIN, {"handle": "leaving_soon", "password": "pass-word-1234"}, format="json").json()["token"]
