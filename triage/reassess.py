@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 STUCK_AFTER_S = 30
+CLAIM_LEASE_S = 120  # > assessment_model_batch's hard time limit (90 s): a live run never loses its claim
 
 
 def assessment_apply_model(*, assessment_id: int) -> None:
@@ -48,10 +49,10 @@ def assessments_apply_model(*, assessment_ids: list[int], top_up: int = 0) -> li
     from . import services
     from .engine import assess_full
 
-    claimed = _claim(assessment_ids, top_up=top_up)
+    token = uuid.uuid4()
+    claimed = _claim(assessment_ids, top_up=top_up, token=token)
     if not claimed:
         return []
-    token = claimed[0].model_claim
     texts: dict[int, str | None] = {}
     for assessment in claimed:
         try:
@@ -78,10 +79,7 @@ def assessments_apply_model(*, assessment_ids: list[int], top_up: int = 0) -> li
     return [a.pk for a in claimed]
 
 
-CLAIM_LEASE_S = 120  # > assessment_model_batch's hard time limit (90 s): a live run never loses its claim
-
-
-def _claim(assessment_ids: list[int], *, top_up: int) -> list[Assessment]:
+def _claim(assessment_ids: list[int], *, top_up: int, token: uuid.UUID) -> list[Assessment]:
     with transaction.atomic():
         claimed = list(
             Assessment.objects.select_for_update(skip_locked=True)
@@ -96,11 +94,8 @@ def _claim(assessment_ids: list[int], *, top_up: int) -> list[Assessment]:
                 .order_by("pk")[:top_up]
             )
         if claimed:
-            token, now = uuid.uuid4(), timezone.now()
             Assessment.objects.filter(pk__in=[a.pk for a in claimed]).update(
-                model_state=ModelState.RUNNING, model_claim=token, model_claimed_at=now)
-            for assessment in claimed:
-                assessment.model_state, assessment.model_claim, assessment.model_claimed_at = ModelState.RUNNING, token, now
+                model_state=ModelState.RUNNING, model_claim=token, model_claimed_at=timezone.now())
     return claimed
 
 

@@ -50,7 +50,7 @@ def test_a_dead_workers_claims_are_finished_by_a_live_worker(make_user, settings
 
     # What a worker leaves when it dies after claiming: the rows `running` under its token.
     claimed_at = timezone.now()
-    assert sorted(a.pk for a in reassess._claim(ids, top_up=0)) == sorted(ids)
+    assert sorted(a.pk for a in reassess._claim(ids, top_up=0, token=uuid.uuid4())) == sorted(ids)
     settings.TRIAGE_MODEL_DISPATCH = True
     # Within the lease it could be a slow live run: left alone.
     assert reassess.model_outbox_sweep(now=claimed_at + dt.timedelta(seconds=reassess.CLAIM_LEASE_S - 5)) == 0

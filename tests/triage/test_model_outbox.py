@@ -5,6 +5,7 @@ with other pending assessments and runs them in one pass."""
 from __future__ import annotations
 
 import threading
+import uuid
 from dataclasses import replace
 
 import pytest
@@ -137,6 +138,6 @@ def test_an_abandoned_claim_goes_back_to_the_outbox_and_its_late_results_are_dro
 
     # A fresh claim is a live run's: the sweeper leaves it alone.
     fresh = _pending(make_user, 1, first_source=9100)[0]
-    reassess._claim([fresh.id], top_up=0)
+    reassess._claim([fresh.id], top_up=0, token=uuid.uuid4())
     assert reassess.model_outbox_sweep(now=timezone.now() + dt.timedelta(seconds=60)) == 0
     assert Assessment.objects.get(pk=fresh.id).model_state == ModelState.RUNNING
