@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 from config.counters import counter_incr
-from config.sql import loaded_instance, sql_insert, sql_update
+from config.sql import loaded_instance, sql_insert, sql_update, update_statement
 from triage.engine import level_rank
 from triage.services import assessment_inline, assessment_record
 
@@ -129,11 +129,13 @@ def _message_store(
     conversation.last_seq += 1
     conversation.last_activity_at = now
     # Plain UPDATE, not Model.save(): this runs for every message and save()'s machinery
-    # (signals, update_fields checks, compiling) cost more than the statement itself.
-    sql_update(Conversation, conversation.pk, last_seq=conversation.last_seq,
-                last_activity_at=connection.ops.adapt_datetimefield_value(now))
+    # (signals, update_fields checks, compiling) cost more than the statement itself. It
+    # travels with the INSERT, one round trip for both (config/sql.py).
+    seq_update = update_statement(Conversation, conversation.pk, last_seq=conversation.last_seq,
+                                  last_activity_at=connection.ops.adapt_datetimefield_value(now))
     message = sql_insert(
         Message,
+        before=seq_update,
         conversation_id=conversation.pk,
         seq=conversation.last_seq,
         sender_id=sender.pk if sender else None,

@@ -22,19 +22,43 @@ def loaded_instance(model: type[models.Model], **values: Any) -> models.Model:
     return model.from_db(connection.alias, names, [values[n] for n in names])
 
 
-def sql_update(model: type[models.Model], pk: int, **columns: Any) -> None:
+Statement = tuple[str, list[Any]]
+
+
+def update_statement(model: type[models.Model], pk: int, **columns: Any) -> Statement:
     """UPDATE one row by primary key; `columns` are column names with database values."""
     quote = connection.ops.quote_name
     assignments = ", ".join(f"{quote(name)} = %s" for name in columns)
+    return (f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE id = %s",  # noqa: S608
+            [*columns.values(), pk])
+
+
+def sql_update(model: type[models.Model], pk: int, **columns: Any) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE id = %s",  # noqa: S608
-                       [*columns.values(), pk])
+        cursor.execute(*update_statement(model, pk, **columns))
 
 
-def sql_insert(model: type[models.Model], **values: Any) -> models.Model:
+def _several_per_round_trip(cursor: Any) -> bool:
+    """Whether one execute() may carry several statements: psycopg 3's client-side-binding
+    cursor (Django's default for PostgreSQL) sends the merged text as one simple query.
+    Server-side binding (the OPTIONS setting) and SQLite take one statement per call."""
+    if connection.vendor != "postgresql":
+        return False
+    import psycopg
+
+    return isinstance(getattr(cursor, "cursor", None), psycopg.ClientCursor)
+
+
+def sql_insert(model: type[models.Model], *, before: Statement | None = None, **values: Any) -> models.Model:
     """INSERT one row, as Model.objects.create(**values) would store it (field defaults,
     auto_now / auto_now_add), without signals; returns the instance with its new id.
-    Only for models with no save() override or signal receivers."""
+    Only for models with no save() override or signal receivers.
+
+    `before`: a statement (no result) to run first, in the same round trip to the server
+    where the driver allows it: on the chat path each round trip to PostgreSQL is ~0.5 ms
+    of the message's latency, and its seq UPDATE always precedes its INSERT. Run as one
+    simple query, both statements are in the caller's transaction; a failure of either
+    raises as it would alone."""
     now = timezone.now()
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     row: dict[str, Any] = {}
@@ -54,7 +78,14 @@ def sql_insert(model: type[models.Model], **values: Any) -> models.Model:
         quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields), ", ".join(["%s"] * len(fields)),
         quote(pk.column),
     )
+    params = [f.get_db_prep_save(row[f.attname], connection) for f in fields]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [f.get_db_prep_save(row[f.attname], connection) for f in fields])
+        if before is not None and _several_per_round_trip(cursor):
+            cursor.execute(f"{before[0]}; {sql}", [*before[1], *params])
+            cursor.nextset()  # past the UPDATE's (empty) result to the INSERT's RETURNING
+        else:
+            if before is not None:
+                cursor.execute(*before)
+            cursor.execute(sql, params)
         new_id = cursor.fetchone()[0]
     return model.from_db(connection.alias, [pk.attname, *row], [new_id, *row.values()])

@@ -43,3 +43,43 @@ def test_sql_insert_message_with_uuid(make_user):
                          kind="text", body="hello", client_msg_id=cmid, sent_at=timezone.now())
     stored = Message.objects.get(pk=message.pk)
     assert stored.client_msg_id == cmid and stored.body == "hello" and stored.assessment_id is None
+
+
+def test_sql_insert_with_a_statement_before_it(make_user):
+    """The chat path's seq UPDATE travels with the message INSERT (one round trip on
+    PostgreSQL, two statements on SQLite): both apply, and the new id is the INSERT's.
+    Body text with quotes, percent signs and semicolons stays data."""
+    from django.db import connection
+
+    from chat.models import Conversation, Message
+    from config.sql import update_statement
+
+    sender = make_user()
+    conversation = Conversation.objects.create()
+    body = "it's 100% fine; DROP TABLE x; -- %s %(a)s"
+    before = update_statement(Conversation, conversation.pk, last_seq=5,
+                              last_activity_at=connection.ops.adapt_datetimefield_value(timezone.now()))
+    message = sql_insert(Message, before=before, conversation_id=conversation.pk, seq=5, sender_id=sender.pk,
+                         sender_role=sender.role, kind="text", body=body, client_msg_id=uuid.uuid4(), sent_at=timezone.now())
+    assert Message.objects.get(pk=message.pk).body == body
+    assert Conversation.objects.get(pk=conversation.pk).last_seq == 5
+
+
+def test_sql_insert_failure_after_the_statement_before_it_rolls_both_back(make_user):
+    from django.db import IntegrityError, connection, transaction
+
+    from chat.models import Conversation, Message
+    from config.sql import update_statement
+
+    sender = make_user()
+    conversation = Conversation.objects.create()
+    cmid = uuid.uuid4()
+    Message.objects.create(conversation=conversation, seq=1, sender=sender, sender_role=sender.role, kind="text",
+                           body="first", client_msg_id=cmid, sent_at=timezone.now())
+    before = update_statement(Conversation, conversation.pk, last_seq=2,
+                              last_activity_at=connection.ops.adapt_datetimefield_value(timezone.now()))
+    with pytest.raises(IntegrityError), transaction.atomic():  # same (sender, client_msg_id)
+        sql_insert(Message, before=before, conversation_id=conversation.pk, seq=2, sender_id=sender.pk,
+                   sender_role=sender.role, kind="text", body="again", client_msg_id=cmid, sent_at=timezone.now())
+    assert Conversation.objects.get(pk=conversation.pk).last_seq == 0
+    assert Message.objects.filter(conversation=conversation).count() == 1
