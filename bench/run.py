@@ -170,7 +170,8 @@ def summary(result: dict) -> str:
             d = c["delivery_ms"]
             lines.append(f"{name}: {r['sockets']} sockets, {c['sent']} sent {c['delivered']} delivered {c['errored']} errored "
                          f"{c['lost']} lost; delivery p50 {d.get('p50')} p99 {d.get('p99')} max {d.get('max')} ms; "
-                         f"RSS/socket {r['asgi_rss']['per_socket_kb']} KB; asgi {r.get('asgi_cpu_ms_per_message')} ms CPU/msg")
+                         f"RSS/socket {r['asgi_rss']['per_socket_kb']} KB; asgi {r.get('asgi_cpu_ms_per_message')} ms CPU/msg; "
+                         f"model worker {r.get('model_worker_cpu_ms_per_assessment')} ms CPU/assessment")
             if "crisis" in c:
                 k = c["crisis"]
                 lines.append(f"   crisis: {k['sent']} sent, escalation.new {k['escalation_delivered']} "

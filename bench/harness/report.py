@@ -23,8 +23,8 @@ def render(result: dict) -> str:
            f"load average before {m['loadavg_before']}, after {m.get('loadavg_after')}.", ""]
     res = result.get("results", {})
     out += ["| scenario | sockets | offered msg/s | sent | delivered | errored | lost | delivery p50 / p99 / max ms | "
-            "ack p99 ms | ASGI RSS KB/socket | ASGI CPU ms/msg | ASGI core busy | load avg |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "ack p99 ms | ASGI RSS KB/socket | ASGI CPU ms/msg | model worker CPU ms/assessment | ASGI core busy | load avg |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in res.items():
         if not isinstance(r, dict) or "chat" not in r:
             continue
@@ -34,6 +34,7 @@ def render(result: dict) -> str:
         out.append(f"| {name} | {r['sockets']} | {r['offered_rate_msgs_per_s']} | {c['sent']} | {c['delivered']} | {c['errored']} | "
                    f"{c['lost']} | {_g(d, 'p50')} / {_g(d, 'p99')} / {_g(d, 'max')} | {_g(c, 'ack_ms', 'p99')} | "
                    f"{r['asgi_rss']['per_socket_kb']} | {r.get('asgi_cpu_ms_per_message', '–')} | "
+                   f"{r.get('model_worker_cpu_ms_per_assessment', '–')} | "
                    f"{round(asgi_core * 100) if asgi_core is not None else '–'}% | {r['loadavg_at_start'][0]} |")
     out.append("")
     crisis_rows = []

@@ -44,6 +44,9 @@ class Ctx:
             "asgi": lambda: [p for pid in st.asgi_pids() for p in tree(pid)],
             "client": lambda: [os.getpid()],
             "celery": lambda: st.pids("celery-"),
+            # Also counted in "celery": the triage-queue worker alone (the model layer),
+            # the second core's largest user.
+            "model_worker": lambda: st.pids("celery-triage"),
             "redis": lambda: st.pids("redis"),
             "postgres_backends": pg,
         })
@@ -232,6 +235,9 @@ async def chat_run(ctx: Ctx, *, name: str, sessions: int, duration: float, crisi
             "gaps": await sync_to_async(_gap_check)(chat_socks),
         }
     result["db"] = await sync_to_async(_db_check)(pairs, gen)
+    done = (result["db"].get("model_layer_states") or {}).get("done")
+    if done:  # as deployed (batches as they come, a shared core); the triage scenario is the isolated figure
+        result["model_worker_cpu_ms_per_assessment"] = round(result["cpu"]["cpu_s"]["model_worker"] * 1000 / done, 1)
     result["celery_queue_backlog"] = {q: st.redis_queue_len(q) for q in ("triage", "crisis", "moderation")}
     ser = metrics.series(recs, t_load)
     result["series"] = ser
