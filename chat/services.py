@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 from config.counters import counter_incr
-from config.sql import loaded_instance, sql_insert, sql_update, update_statement
+from config.sql import loaded_instance, sql_insert, update_statement
 from triage.engine import level_rank
 from triage.services import assessment_inline, assessment_record
 
@@ -160,9 +160,9 @@ def _triage(*, message: Message, inline: Any) -> Any:
     assessment = assessment_record(
         source_type="chat_message", source_id=message.id, author_id=message.sender_id, text=message.body,
         conversation_id=message.conversation_id, inline_result=inline, new_source=True,
+        link=(Message, message.pk, "assessment_id"),  # in the INSERT's statement: one round trip fewer
     )
     message.assessment = assessment
-    sql_update(Message, message.pk, assessment_id=assessment.pk)
     return assessment
 
 

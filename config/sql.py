@@ -33,9 +33,11 @@ def update_statement(model: type[models.Model], pk: int, **columns: Any) -> Stat
             [*columns.values(), pk])
 
 
-def sql_update(model: type[models.Model], pk: int, **columns: Any) -> None:
+def sql_update(model: type[models.Model], pk: int, **columns: Any) -> int:
+    """Returns the number of rows updated (0 or 1)."""
     with connection.cursor() as cursor:
         cursor.execute(*update_statement(model, pk, **columns))
+        return cursor.rowcount
 
 
 def _several_per_round_trip(cursor: Any) -> bool:
@@ -49,7 +51,11 @@ def _several_per_round_trip(cursor: Any) -> bool:
     return isinstance(getattr(cursor, "cursor", None), psycopg.ClientCursor)
 
 
-def sql_insert(model: type[models.Model], *, before: Statement | None = None, **values: Any) -> models.Model:
+Link = tuple[type[models.Model], int, str]
+
+
+def sql_insert(model: type[models.Model], *, before: Statement | None = None, link: Link | None = None,
+               **values: Any) -> models.Model:
     """INSERT one row, as Model.objects.create(**values) would store it (field defaults,
     auto_now / auto_now_add), without signals; returns the instance with its new id.
     Only for models with no save() override or signal receivers.
@@ -58,7 +64,11 @@ def sql_insert(model: type[models.Model], *, before: Statement | None = None, **
     where the driver allows it: on the chat path each round trip to PostgreSQL is ~0.5 ms
     of the message's latency, and its seq UPDATE always precedes its INSERT. Run as one
     simple query, both statements are in the caller's transaction; a failure of either
-    raises as it would alone."""
+    raises as it would alone.
+
+    `link` = (other model, its pk, column): also set that row's column to the new id (a
+    back-reference, such as a message's assessment_id). On PostgreSQL the INSERT is a
+    data-modifying WITH of that UPDATE, one statement; elsewhere an UPDATE follows it."""
     now = timezone.now()
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     row: dict[str, Any] = {}
@@ -79,6 +89,13 @@ def sql_insert(model: type[models.Model], *, before: Statement | None = None, **
         quote(pk.column),
     )
     params = [f.get_db_prep_save(row[f.attname], connection) for f in fields]
+    linked_in_sql = link is not None and connection.vendor == "postgresql"
+    if linked_in_sql:
+        other, other_pk, column = link
+        table = quote(other._meta.db_table)
+        sql = (f"WITH new AS ({sql}) UPDATE {table} SET {quote(column)} = new.{quote(pk.column)} "  # noqa: S608
+               f"FROM new WHERE {table}.{quote(other._meta.pk.column)} = %s RETURNING new.{quote(pk.column)}")
+        params.append(other_pk)
     with connection.cursor() as cursor:
         if before is not None and _several_per_round_trip(cursor):
             cursor.execute(f"{before[0]}; {sql}", [*before[1], *params])
@@ -87,5 +104,13 @@ def sql_insert(model: type[models.Model], *, before: Statement | None = None, **
             if before is not None:
                 cursor.execute(*before)
             cursor.execute(sql, params)
-        new_id = cursor.fetchone()[0]
+        fetched = cursor.fetchone()
+    # No row to link to: PostgreSQL inserted nothing; elsewhere the caller's transaction
+    # (always open on these paths) is rolled back by the exception.
+    missing = f"{link[0].__name__} {link[1]} to link the new {model.__name__} to" if link else ""
+    if fetched is None:
+        raise link[0].DoesNotExist(missing)
+    new_id = fetched[0]
+    if link is not None and not linked_in_sql and not sql_update(link[0], link[1], **{link[2]: new_id}):
+        raise link[0].DoesNotExist(missing)
     return model.from_db(connection.alias, [pk.attname, *row], [new_id, *row.values()])

@@ -284,7 +284,13 @@ def forward(bundle: dict[str, Any], texts: list[str], *, max_length: int = 128) 
         feats = pooled_features([torch.from_numpy(h) for h in hidden], torch.from_numpy(enc["attention_mask"]),
                                 list(range(len(hidden))), normalize=normalize)
         return logits, feats
-    enc = det.tokenizer(texts, return_tensors="pt", truncation=True, padding=True, max_length=max_length)
+    # Lengths padded to a multiple of 8: torch's CPU kernels (oneDNN) build and cache a
+    # kernel per input shape, and chat texts of every length made nearly every batch a new
+    # shape, built afresh (a stream of fresh batches ran 8-15% faster padded, bf16; scores
+    # move by < 0.004 and no verdict changed on 770 dev-set, Davidson and harness texts).
+    # The padding is masked, so it adds no information.
+    enc = det.tokenizer(texts, return_tensors="pt", truncation=True, padding=True, max_length=max_length,
+                        pad_to_multiple_of=8)
     with torch.inference_mode():
         out = det.model(**enc, output_hidden_states=True)
         # bf16 -> fp32 for the numpy risk head: only the layers it reads (all seven were

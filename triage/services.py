@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from config.sql import sql_insert
+from config.sql import Link, sql_insert
 
 from .models import Assessment, Escalation, EscalationAudit, ModelState
 
@@ -110,6 +110,7 @@ def assessment_record(
     result: Any | None = None,
     inline_result: Any | None = None,
     new_source: bool = False,
+    link: Link | None = None,
 ) -> Assessment:
     """Store the assessment of one source and open an escalation if it says so. Must run
     inside the caller's transaction. Returns the stored Assessment.
@@ -118,7 +119,9 @@ def assessment_record(
     the inline layer's result the caller already computed (`assessment_inline`); the model
     layer is still to run. Neither: the inline layer runs here. Idempotent per source
     unless `new_source` says the caller created the source in this very transaction (so
-    no assessment can exist yet and the lookup is skipped: the chat hot path)."""
+    no assessment can exist yet and the lookup is skipped: the chat hot path). `link`: a
+    row whose column should point at the new assessment, set in the same statement
+    (config.sql.sql_insert; the chat message's assessment_id)."""
     if not new_source:
         existing = Assessment.objects.filter(source_type=source_type, source_id=source_id).first()
         if existing is not None:
@@ -132,6 +135,7 @@ def assessment_record(
     # compiling and signals (once per chat message; docs/benchmarks.md).
     assessment = sql_insert(
         Assessment,
+        link=link,
         source_type=source_type,
         source_id=source_id,
         author_id=author_id,

@@ -83,3 +83,30 @@ def test_sql_insert_failure_after_the_statement_before_it_rolls_both_back(make_u
                    sender_role=sender.role, kind="text", body="again", client_msg_id=cmid, sent_at=timezone.now())
     assert Conversation.objects.get(pk=conversation.pk).last_seq == 0
     assert Message.objects.filter(conversation=conversation).count() == 1
+
+
+def test_sql_insert_links_the_new_row_back(make_user):
+    """The chat path stores a message's assessment and points the message at it in one
+    statement on PostgreSQL (an INSERT inside the UPDATE's WITH), two elsewhere."""
+    from chat.models import Conversation, Message
+
+    sender = make_user()
+    conversation = Conversation.objects.create()
+    message = Message.objects.create(conversation=conversation, seq=1, sender=sender, sender_role=sender.role,
+                                     kind="text", body="hi", client_msg_id=uuid.uuid4(), sent_at=timezone.now())
+    assessment = sql_insert(Assessment, link=(Message, message.pk, "assessment_id"), source_type="chat_message",
+                            source_id=message.pk, author_id=sender.id, level="none", action="allow")
+    assert Message.objects.get(pk=message.pk).assessment_id == assessment.pk
+    assert Assessment.objects.get(pk=assessment.pk).source_id == message.pk
+
+
+def test_sql_insert_link_to_a_missing_row_raises_and_keeps_nothing(make_user):
+    from django.db import transaction
+
+    from chat.models import Message
+
+    author = make_user()
+    with pytest.raises(Message.DoesNotExist), transaction.atomic():
+        sql_insert(Assessment, link=(Message, 987654321, "assessment_id"), source_type="chat_message",
+                   source_id=987654321, author_id=author.id, level="none", action="allow")
+    assert not Assessment.objects.filter(source_id=987654321).exists()
