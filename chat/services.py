@@ -407,10 +407,10 @@ def session_request(
             assessment = assessment_record(
                 source_type="session_request", source_id=session.id, author_id=young_person.id,
                 text=text, conversation_id=conversation.id, inline_result=inline, new_source=True,
+                link=(Message, opening.pk, "assessment_id") if opening is not None else None,
             )
             if opening is not None:
                 opening.assessment = assessment
-                opening.save(update_fields=["assessment"])
             session.opening_message = opening
             session.assessment = assessment
             session.risk_level = assessment.level

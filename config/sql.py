@@ -105,12 +105,10 @@ def sql_insert(model: type[models.Model], *, before: Statement | None = None, li
                 cursor.execute(*before)
             cursor.execute(sql, params)
         fetched = cursor.fetchone()
-    # No row to link to: PostgreSQL inserted nothing; elsewhere the caller's transaction
-    # (always open on these paths) is rolled back by the exception.
-    missing = f"{link[0].__name__} {link[1]} to link the new {model.__name__} to" if link else ""
-    if fetched is None:
-        raise link[0].DoesNotExist(missing)
-    new_id = fetched[0]
-    if link is not None and not linked_in_sql and not sql_update(link[0], link[1], **{link[2]: new_id}):
-        raise link[0].DoesNotExist(missing)
+    new_id = fetched[0] if fetched is not None else None
+    # No row to link to: PostgreSQL inserted nothing (no RETURNING row); elsewhere the
+    # UPDATE found nothing and the caller's transaction (always open on these paths) is
+    # rolled back by the exception.
+    if link is not None and (new_id is None or (not linked_in_sql and not sql_update(link[0], link[1], **{link[2]: new_id}))):
+        raise link[0].DoesNotExist(f"{link[0].__name__} {link[1]} to link the new {model.__name__} to")
     return model.from_db(connection.alias, [pk.attname, *row], [new_id, *row.values()])
