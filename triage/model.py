@@ -393,12 +393,12 @@ def _predict(texts: list[str], *, batch_size: int | None) -> tuple[list[dict[str
     # The tf-idf blend is computed once for the whole call, not per forward pass: a
     # transform call has a fixed cost (the FeatureUnion's machinery) of the order of
     # the per-text cost, and at 8 texts per pass it was ~13% of the model layer's CPU.
-    all_tf = _tfidf_logits(bundle, [texts[i] or " " for i in order])
+    ordered = [texts[i] or " " for i in order]
+    all_tf = _tfidf_logits(bundle, ordered)
     with _lock:  # one forward at a time per process: torch threads are shared
         for k in range(0, len(order), batch_size):
             idx = order[k : k + batch_size]
-            batch = [texts[i] or " " for i in idx]
-            logits, feats = forward(bundle, batch)
+            logits, feats = forward(bundle, ordered[k : k + batch_size])
             tf_logits = None if all_tf is None else all_tf[k : k + batch_size]
             if tf_logits is not None:
                 w = float(bundle["tfidf"].get("weight", 0.5))
