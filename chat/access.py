@@ -14,7 +14,7 @@ from django.db import connection
 from accounts.models import Role, User
 from config.sql import loaded_instance
 
-from .exceptions import NotParticipant
+from .exceptions import OBSERVER_CANNOT_WRITE, NotParticipant
 from .models import Conversation, Participant, ParticipantRole, Session
 
 STAFF_CHAT_ROLES = (Role.COUNSELLOR, Role.SUPERVISOR)
@@ -35,7 +35,9 @@ _SENDER_SQL = (
 
 
 def access_conversation_for_sender(*, user: User, conversation_id: int) -> Participant:
-    """The caller's live participation (may send, type, mark read)."""
+    """The caller's live participation (may type, mark read). Sending is authorised by
+    chat.services.message_send itself, by the same rule, in the statement that takes the
+    conversation lock: one round trip less per message, and no gap between check and write."""
     # Hand-written: checked on every chat frame, and compiling the ORM query cost ~10% of
     # the server's CPU per message (docs/benchmarks.md).
     with connection.cursor() as cursor:
@@ -45,7 +47,7 @@ def access_conversation_for_sender(*, user: User, conversation_id: int) -> Parti
         raise NotParticipant()
     participant = loaded_instance(Participant, id=row[0], conversation_id=conversation_id, user_id=user.id, role=row[1])
     if participant.role == ParticipantRole.OBSERVER:
-        raise NotParticipant("Observing supervisors can read but not write.")
+        raise NotParticipant(OBSERVER_CANNOT_WRITE)
     return participant
 
 

@@ -68,6 +68,8 @@ class Message(models.Model):
             # A retried message (same client id) is the same message: the basis of exactly-once.
             models.UniqueConstraint(fields=["sender", "client_msg_id"], name="chat_message_client_id_unique"),
         ]
+        # The per-person rate limit counts a sender's recent messages (chat.services.message_send).
+        indexes = [models.Index(fields=["sender", "sent_at"], name="chat_message_sender_sent")]
         ordering = ["conversation", "seq"]
 
 

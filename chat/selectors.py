@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +29,8 @@ from .models import (
 
 QUEUE_ORDER = ("-priority", "requested_at", "id")
 _HANDLING_CACHE_KEY = "chat:avg_handling_s"
+
+logger = logging.getLogger(__name__)
 
 
 def setting(name: str, default: Any) -> Any:
@@ -138,8 +142,13 @@ def available_capacity() -> int:
 
 def average_handling_s(*, now: dt.datetime | None = None) -> float:
     """Mean duration of the last 100 sessions ended in the past 7 days; the configured
-    default when there are none. Cached for a minute: it moves slowly."""
-    cached = cache.get(_HANDLING_CACHE_KEY)
+    default when there are none. Cached for a minute: it moves slowly. The cache is an
+    optimisation only: with Redis down (a restart) the figure is computed, not refused."""
+    try:
+        cached = cache.get(_HANDLING_CACHE_KEY)
+    except Exception as exc:  # the cache backend's own errors vary (redis-py, memcached, ...)
+        logger.warning("queue estimate: cache unavailable (%s); computing", type(exc).__name__)
+        cached = None
     if cached is not None:
         return cached
     now = now or timezone.now()
@@ -154,7 +163,8 @@ def average_handling_s(*, now: dt.datetime | None = None) -> float:
         .aggregate(avg=Avg("d"))["avg"]
     )
     value = avg.total_seconds() if avg else float(setting("CHAT_DEFAULT_HANDLING_S", 1200))
-    cache.set(_HANDLING_CACHE_KEY, value, 60)
+    with contextlib.suppress(Exception):  # best effort, as above
+        cache.set(_HANDLING_CACHE_KEY, value, 60)
     return value
 
 

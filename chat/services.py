@@ -19,13 +19,13 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Role, User
-from config.counters import counter_incr
 from config.sql import loaded_instance, sql_insert, update_statement
 from triage.engine import level_rank
 from triage.services import assessment_inline, assessment_record
 
 from . import events
 from .exceptions import (
+    OBSERVER_CANNOT_WRITE,
     AlreadyTaken,
     AtCapacity,
     BodyTooLong,
@@ -105,14 +105,9 @@ def _check_body(body: Any) -> str:
     return body
 
 
-def _rate_check(*, user_id: int, now: dt.datetime) -> None:
-    """Fixed window per user in the shared cache (Redis in production), so the limit
-    holds across Daphne processes. Refusal is explicit (`rate_limited`)."""
-    limit = int(setting("CHAT_MESSAGE_RATE", 30))
-    window = int(setting("CHAT_MESSAGE_RATE_WINDOW_S", 10))
-    key = f"chat:rate:{user_id}:{int(now.timestamp()) // window}"
-    if counter_incr(key, window * 2) > limit:
-        raise RateLimited()
+def _rate_limit() -> tuple[int, int]:
+    """(messages, seconds): how many messages one person may send in any such window."""
+    return int(setting("CHAT_MESSAGE_RATE", 30)), int(setting("CHAT_MESSAGE_RATE_WINDOW_S", 10))
 
 
 # --- messages ------------------------------------------------------------------------
@@ -174,12 +169,17 @@ class SendResult:
 
 
 def message_send(
-    *, participant: Participant, client_msg_id: str | uuid.UUID, body: Any, now: dt.datetime | None = None
+    *, sender: User, conversation_id: int, client_msg_id: str | uuid.UUID, body: Any, now: dt.datetime | None = None
 ) -> SendResult:
     """Store a message exactly once per (sender, client_msg_id), with the next seq, then
     push message.new after commit. A retry returns the stored message (created=False).
     A young person's message is triaged in the same transaction; if the triage says
     escalate, a system message with crisis resources follows it in the same transaction.
+
+    Authorised here, on every message, under the conversation lock: the sender must be a
+    live participant who may write (not an observing supervisor); unknown conversations
+    and other people's fail the same way (`not_participant`). The per-person rate limit
+    counts the sender's stored messages in a sliding window, in the same statement.
 
     This is the hottest path of the service (docs/benchmarks.md): one locking query reads
     everything the checks need, and the inline triage runs before the transaction opens."""
@@ -188,25 +188,26 @@ def message_send(
         cmid = client_msg_id if isinstance(client_msg_id, uuid.UUID) else uuid.UUID(str(client_msg_id))
     except ValueError as exc:
         raise InvalidInput("`client_msg_id` must be a UUID.") from exc
-    user = participant.user
     body = _check_body(body)
     # Pure CPU and no database: done before the lock is taken. A retry wastes it (rare).
-    inline = assessment_inline(body) if user.role == Role.YOUNG_PERSON else None
+    inline = assessment_inline(body) if sender.role == Role.YOUNG_PERSON else None
+    limit, window_s = _rate_limit()
     try:
         with transaction.atomic():
-            ctx = _send_context_locked(conversation_id=participant.conversation_id, sender_id=user.id, cmid=cmid)
+            ctx = _send_context_locked(conversation_id=conversation_id, sender_id=sender.id, cmid=cmid,
+                                       since=now - dt.timedelta(seconds=window_s), limit=limit)
             if ctx is not None and ctx.duplicate_id is not None:
-                # A retry of a stored message always gets its ack: before the rate limit.
-                return SendResult(_message_retry(user=user, cmid=cmid, conversation_id=participant.conversation_id),
+                # A retry of a stored message always gets its ack: before the checks below.
+                return SendResult(_message_retry(user=sender, cmid=cmid, conversation_id=conversation_id),
                                   created=False)
-            _rate_check(user_id=user.id, now=now)
-            if ctx is None or participant.pk not in {p.pk for p in ctx.live}:
-                raise NotParticipant()
+            _sender_check(ctx, sender_id=sender.id)
+            if ctx.recent >= limit:
+                raise RateLimited()
             conversation, session, live = ctx.conversation, ctx.session, ctx.live
             if session.state not in (SessionState.QUEUED, SessionState.ACTIVE):
                 raise SessionClosed()
             message = _message_store(
-                conversation=conversation, body=body, sender=user, kind=MessageKind.TEXT, client_msg_id=cmid, now=now
+                conversation=conversation, body=body, sender=sender, kind=MessageKind.TEXT, client_msg_id=cmid, now=now
             )
             extra = []
             if inline is not None:
@@ -218,11 +219,23 @@ def message_send(
                 events.push_message_new(m, live)
     except IntegrityError:
         # Same (sender, client_msg_id) committed by a racing retry: answer with it.
-        existing = _message_retry(user=user, cmid=cmid, conversation_id=participant.conversation_id)
+        existing = _message_retry(user=sender, cmid=cmid, conversation_id=conversation_id)
         if existing is None:
             raise
         return SendResult(existing, created=False)
     return SendResult(message, created=True, extra=extra)
+
+
+def _sender_check(ctx: _SendContext | None, *, sender_id: int) -> None:
+    """The same rule as chat.access.access_conversation_for_sender, applied to the rows
+    read under the lock (so a transfer or an end committed meanwhile is seen)."""
+    if ctx is None:
+        raise NotParticipant()
+    me = next((p for p in ctx.live if p.user_id == sender_id), None)
+    if me is None:
+        raise NotParticipant()
+    if me.role == ParticipantRole.OBSERVER:
+        raise NotParticipant(OBSERVER_CANNOT_WRITE)
 
 
 @dataclass
@@ -231,11 +244,16 @@ class _SendContext:
     session: Session  # id, state and priority loaded
     live: list[Participant]  # id, user_id and role loaded
     duplicate_id: int | None
+    recent: int  # the sender's messages in the rate window, counted up to the limit
 
 
-def _send_context_locked(*, conversation_id: int, sender_id: int, cmid: uuid.UUID) -> _SendContext | None:
+def _send_context_locked(
+    *, conversation_id: int, sender_id: int, cmid: uuid.UUID, since: dt.datetime, limit: int
+) -> _SendContext | None:
     """One statement: the conversation row lock (seq), its session, its live participants
-    (authorisation and fan-out) and whether this client_msg_id is already stored.
+    (authorisation and fan-out), whether this client_msg_id is already stored, and how
+    many messages the sender stored since `since` (rate limit; an index range scan of at
+    most `limit` entries on (sender, sent_at)).
 
     Hand-written SQL because this runs for every message and Django compiling the same
     select_related + subquery + FOR UPDATE OF for each one cost more CPU than the rest of
@@ -244,10 +262,13 @@ def _send_context_locked(*, conversation_id: int, sender_id: int, cmid: uuid.UUI
 
     A retry that commits while we wait for the lock is not seen by the subquery (its
     snapshot is older); the unique (sender, client_msg_id) constraint then refuses our
-    insert and message_send answers with the stored message."""
+    insert and message_send answers with the stored message. Likewise the count can miss
+    a message the same person's other socket committed meanwhile: the limit can be passed
+    by the number of their sockets sending at the same instant, never more."""
     cmid_db = Message._meta.get_field("client_msg_id").get_db_prep_value(cmid, connection)
+    since_db = Message._meta.get_field("sent_at").get_db_prep_value(since, connection)
     with connection.cursor() as cursor:
-        cursor.execute(_send_context_sql(), [sender_id, cmid_db, conversation_id])
+        cursor.execute(_send_context_sql(), [sender_id, cmid_db, sender_id, since_db, limit, conversation_id])
         rows = cursor.fetchall()
     if not rows:
         return None
@@ -258,6 +279,7 @@ def _send_context_locked(*, conversation_id: int, sender_id: int, cmid: uuid.UUI
         live=[loaded_instance(Participant, id=r[0], conversation_id=conversation_id, user_id=r[1], role=r[2])
               for r in rows if r[0] is not None],
         duplicate_id=first[7],
+        recent=first[8],
     )
 
 
@@ -268,7 +290,8 @@ def _send_context_sql() -> str:
     # Only table names from model metadata are interpolated; values are parameters.
     return (
         f"SELECT p.id, p.user_id, p.role, c.last_seq, s.id, s.state, s.priority, "  # noqa: S608
-        f"(SELECT m.id FROM {m} m WHERE m.sender_id = %s AND m.client_msg_id = %s LIMIT 1) "
+        f"(SELECT m.id FROM {m} m WHERE m.sender_id = %s AND m.client_msg_id = %s LIMIT 1), "
+        f"(SELECT COUNT(*) FROM (SELECT 1 FROM {m} m WHERE m.sender_id = %s AND m.sent_at > %s LIMIT %s) r) "
         f"FROM {c} c JOIN {s} s ON s.conversation_id = c.id "
         f"LEFT JOIN {p} p ON p.conversation_id = c.id AND p.left_at IS NULL "
         f"WHERE c.id = %s{lock}"
@@ -445,10 +468,9 @@ def _request_resume(
     kept as a message (every word kept), once: without a client id, one is derived from
     the session and the text, so a client resending its request does not double it."""
     if body.strip():
-        participant = Participant.objects.get(conversation_id=session.conversation_id, user_id=young_person.id)
-        participant.user = young_person
         message_send(
-            participant=participant,
+            sender=young_person,
+            conversation_id=session.conversation_id,
             client_msg_id=cmid or _derived_msg_id(session.id, body),
             body=body,
             now=now,

@@ -23,7 +23,6 @@ from config.exceptions import WrongRole
 from . import events, services
 from .access import (
     access_conversation_for_reader,
-    access_conversation_for_sender,
     access_session_for_participant,
     access_session_for_reader,
     access_session_for_staff,
@@ -176,11 +175,10 @@ class MessagesView(APIView):
     @extend_schema(request=MessageSendInput, responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT},
                    summary="Send a message (idempotent per client_msg_id)")
     def post(self, request, conversation_id: int):
-        participant = access_conversation_for_sender(user=request.user, conversation_id=conversation_id)
-        participant.user = request.user
         data = MessageSendInput(data=request.data)
         data.is_valid(raise_exception=True)
-        result = services.message_send(participant=participant, **data.validated_data)
+        # No access_* fetch: the service authorises the sender under the conversation lock.
+        result = services.message_send(sender=request.user, conversation_id=conversation_id, **data.validated_data)
         ack = events.message_ack_payload(result.message) | {"duplicate": not result.created}
         return Response(ack, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 

@@ -113,10 +113,10 @@ def session_transfer(user, frame):
 
 @ws_handler("message.send", roles=IN_CHAT)
 def message_send(user, frame):
-    participant = access_conversation_for_sender(user=user, conversation_id=field_int(frame, "conversation"))
-    participant.user = user
+    # No access_* fetch: the service authorises the sender under the conversation lock.
     result = services.message_send(
-        participant=participant,
+        sender=user,
+        conversation_id=field_int(frame, "conversation"),
         client_msg_id=field_str(frame, "client_msg_id", max_len=64),
         body=_body(frame),
     )

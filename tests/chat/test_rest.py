@@ -102,8 +102,8 @@ def test_supervisor_reads_are_audited_and_others_are_refused(people):
 
 
 def test_rest_errors_body_too_long_and_rate_limited(people, settings):
-    settings.CHAT_MESSAGE_RATE = 2
-    settings.CHAT_MESSAGE_RATE_WINDOW_S = 3600  # fixed window: keep the three sends in one
+    settings.CHAT_MESSAGE_RATE = 3  # the request's opening message counts: two more fit
+    settings.CHAT_MESSAGE_RATE_WINDOW_S = 3600  # sliding window: the sends all fall in it
     session = _assigned(people)
     yp = people["yp"][1]
     url = f"/api/v1/chat/conversations/{session['conversation']}/messages/"

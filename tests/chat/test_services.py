@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from accounts.models import Role
 from chat import selectors, services
-from chat.exceptions import AlreadyTaken, QueueEmpty
-from chat.models import Conversation, CounsellorStatus, Message, Participant, Session
+from chat.exceptions import AlreadyTaken, NotParticipant, QueueEmpty, RateLimited
+from chat.models import Conversation, CounsellorStatus, Message, Session
 
 pytestmark = [pytest.mark.django_db]
 
@@ -27,12 +27,6 @@ def _active(make_user, body="hello"):
     services.counsellor_status_set(user=co, status="available")
     session = services.session_accept(counsellor=co, session_id=result.session.id)
     return yp, co, session
-
-
-def _participant(user, session):
-    p = Participant.objects.get(conversation_id=session.conversation_id, user=user)
-    p.user = user
-    return p
 
 
 def test_silent_session_is_closed_with_a_message(make_user, capture_events, settings, django_capture_on_commit_callbacks):
@@ -57,14 +51,14 @@ def test_activity_postpones_the_silence_timeout(make_user, settings):
     settings.CHAT_SILENCE_TIMEOUT_S = 600
     yp, co, session = _active(make_user)
     later = timezone.now() + dt.timedelta(seconds=500)
-    services.message_send(participant=_participant(yp, session), client_msg_id=uuid.uuid4(), body="still here", now=later)
+    services.message_send(sender=yp, conversation_id=session.conversation_id, client_msg_id=uuid.uuid4(), body="still here", now=later)
     assert services.sessions_close_silent(now=later + dt.timedelta(seconds=300)) == []
 
 
 def test_integration_contracts_for_triage_and_escalation(make_user):
     yp, co, session = _active(make_user, body="Things are hard at home")
     for i in range(6):
-        services.message_send(participant=_participant(yp if i % 2 else co, session), client_msg_id=uuid.uuid4(), body=f"m{i}")
+        services.message_send(sender=yp if i % 2 else co, conversation_id=session.conversation_id, client_msg_id=uuid.uuid4(), body=f"m{i}")
     last = Message.objects.filter(conversation_id=session.conversation_id).order_by("-seq").first()
     info = selectors.triage_source_message(last.id)
     assert info.text == "m5" and info.author_id == yp.id and info.conversation_id == session.conversation_id
@@ -196,12 +190,57 @@ def test_asking_again_keeps_new_words_once(make_user):
     assert bodies == ["I need to talk", "it's about my dad"]
 
 
+def test_message_rate_is_a_sliding_window_over_stored_messages_and_needs_no_cache(make_user, settings):
+    """The per-person limit counts the messages the person stored in the last window, in
+    the statement that takes the conversation lock: refused sends do not count, and the
+    cache (Redis) is not involved, so messages are still stored and acknowledged while
+    Redis restarts."""
+    settings.CHAT_MESSAGE_RATE = 2
+    settings.CHAT_MESSAGE_RATE_WINDOW_S = 10
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:9/0"}}  # nothing listens there
+    yp, co, session = _active(make_user)
+    t0 = timezone.now() + dt.timedelta(hours=1)  # the opening message falls outside every window below
+
+    def send(at_s: float, who=yp):
+        return services.message_send(sender=who, conversation_id=session.conversation_id, client_msg_id=uuid.uuid4(),
+                                     body=f"at {at_s}", now=t0 + dt.timedelta(seconds=at_s))
+
+    send(0)
+    send(0.1)
+    with pytest.raises(RateLimited):
+        send(1)
+    send(1, who=co)  # per person, not per conversation
+    send(10.5)  # the first two have left the window; the refused one never counted
+    send(10.6)
+    with pytest.raises(RateLimited):
+        send(10.7)
+    stored = Message.objects.filter(conversation_id=session.conversation_id, sender=yp, body__startswith="at ")
+    assert sorted(stored.values_list("body", flat=True)) == ["at 0", "at 0.1", "at 10.5", "at 10.6"]
+
+
+def test_message_send_authorises_under_the_lock(make_user):
+    """message_send checks the sender itself (transport calls no access_* first): other
+    people, people who left and unknown conversations all get not_participant."""
+    yp, co, session = _active(make_user)
+    stranger = make_user(Role.COUNSELLOR)
+    for who, conversation_id in ((stranger, session.conversation_id), (yp, session.conversation_id + 999)):
+        with pytest.raises(NotParticipant):
+            services.message_send(sender=who, conversation_id=conversation_id, client_msg_id=uuid.uuid4(), body="hi")
+    other = make_user(Role.COUNSELLOR)
+    services.counsellor_status_set(user=other, status="available")
+    services.session_transfer(session=session, from_user=co, to_user_id=other.id, note="")
+    with pytest.raises(NotParticipant):  # transferred out: no longer live in the conversation
+        services.message_send(sender=co, conversation_id=session.conversation_id, client_msg_id=uuid.uuid4(), body="hi")
+    assert not Message.objects.filter(conversation_id=session.conversation_id, body="hi").exists()
+
+
 def test_a_risky_message_while_waiting_moves_the_request_up(make_user):
     first = services.session_request(young_person=make_user(Role.YOUNG_PERSON), body="hi")
     yp = make_user(Role.YOUNG_PERSON)
     waiting = services.session_request(young_person=yp, body="hello")
     assert waiting.position == 2
-    services.message_send(participant=_participant(yp, waiting.session), client_msg_id=uuid.uuid4(),
+    services.message_send(sender=yp, conversation_id=waiting.session.conversation_id, client_msg_id=uuid.uuid4(),
                           body="I want to kill myself tonight")
     session = Session.objects.get(pk=waiting.session.id)
     assert session.risk_level in ("high", "imminent") and selectors.queue_position(session=session) == 1
@@ -217,7 +256,7 @@ def test_triage_failure_keeps_the_message_and_routes_it_to_review(make_user, mon
         raise RuntimeError("lexicon failed to load")
 
     monkeypatch.setattr(engine, "assess_inline", broken)
-    result = services.message_send(participant=_participant(yp, session), client_msg_id=uuid.uuid4(), body="are you there")
+    result = services.message_send(sender=yp, conversation_id=session.conversation_id, client_msg_id=uuid.uuid4(), body="are you there")
     result.message.refresh_from_db()
     assert result.created and result.message.assessment.action == "review"
     assert result.message.assessment.level == "moderate" and result.message.assessment.flags == {"inline_failed": True}

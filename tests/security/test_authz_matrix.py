@@ -92,7 +92,6 @@ def _marker(name: str) -> str:
 def build_world() -> dict[str, Any]:
     """young's objects, and one user per actor. Everything young owns, young made."""
     from chat import services as chat
-    from chat.models import Participant
     from forums.models import Board, Notification, Post, PostState, Reaction, Thread
     from moderation.models import Appeal, QueueItem, Sanction, WatchedWord
     from triage.escalations import escalation_acknowledge
@@ -156,9 +155,7 @@ def build_world() -> dict[str, Any]:
     session = chat.session_accept(counsellor=users["counsellor"], session_id=requested.session.id)
     for actor, body in (("young", "I have taken 20 paracetamol"), ("young", "I want to kill myself tonight"),
                         ("counsellor", "I'm here with you")):
-        participant = Participant.objects.get(conversation_id=session.conversation_id, user=users[actor])
-        participant.user = users[actor]
-        chat.message_send(participant=participant, client_msg_id=uuid.uuid4(), body=body)
+        chat.message_send(sender=users[actor], conversation_id=session.conversation_id, client_msg_id=uuid.uuid4(), body=body)
     chat.note_add(session=session, author=users["counsellor"], body="risk discussed")
     escalations = list(Escalation.objects.filter(young_person=young).order_by("id"))
     assert len(escalations) >= 2, "the crisis messages should each open an escalation"
