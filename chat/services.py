@@ -19,8 +19,16 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Role, User
-from config.sql import loaded_instance, sql_insert, update_statement
+from config.sql import (
+    Statement,
+    insert_statement,
+    loaded_instance,
+    reserve_id_sql,
+    sql_insert,
+    update_statement,
+)
 from triage.engine import level_rank
+from triage.models import Assessment
 from triage.services import assessment_inline, assessment_record
 
 from . import events
@@ -121,27 +129,63 @@ def _message_store(
     now: dt.datetime,
 ) -> Message:
     """Caller holds the conversation lock (select_for_update) inside a transaction."""
-    conversation.last_seq += 1
-    conversation.last_activity_at = now
-    # Plain UPDATE, not Model.save(): this runs for every message and save()'s machinery
-    # (signals, update_fields checks, compiling) cost more than the statement itself. It
-    # travels with the INSERT, one round trip for both (config/sql.py).
-    seq_update = update_statement(Conversation, conversation.pk, last_seq=conversation.last_seq,
-                                  last_activity_at=connection.ops.adapt_datetimefield_value(now))
-    message = sql_insert(
-        Message,
-        before=seq_update,
-        conversation_id=conversation.pk,
-        seq=conversation.last_seq,
-        sender_id=sender.pk if sender else None,
-        sender_role=sender.role if sender else "",
-        kind=kind,
-        body=body,
-        client_msg_id=client_msg_id,
-        sent_at=now,
-    )
+    message = sql_insert(Message, before=_seq_advance(conversation, now),
+                         **_message_values(conversation=conversation, body=body, sender=sender, kind=kind,
+                                           client_msg_id=client_msg_id, now=now))
     message.conversation, message.sender = conversation, sender
     return message
+
+
+def _seq_advance(conversation: Conversation, now: dt.datetime) -> Statement:
+    """The next seq, as a statement that travels with the message's INSERT (one round trip
+    for both, config/sql.py). Plain UPDATE, not Model.save(): this runs for every message
+    and save()'s machinery (signals, update_fields checks, compiling) cost more than the
+    statement itself."""
+    conversation.last_seq += 1
+    conversation.last_activity_at = now
+    return update_statement(Conversation, conversation.pk, last_seq=conversation.last_seq,
+                            last_activity_at=connection.ops.adapt_datetimefield_value(now))
+
+
+def _message_values(*, conversation: Conversation, body: str, sender: User | None, kind: str,
+                    client_msg_id: uuid.UUID | None, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "conversation_id": conversation.pk, "seq": conversation.last_seq, "sender_id": sender.pk if sender else None,
+        "sender_role": sender.role if sender else "", "kind": kind, "body": body, "client_msg_id": client_msg_id,
+        "sent_at": now,
+    }
+
+
+def _message_store_triaged(*, conversation: Conversation, body: str, sender: User, client_msg_id: uuid.UUID,
+                           now: dt.datetime, inline: Any, reserved: tuple[int, int] | None) -> tuple[Message, Any]:
+    """A young person's message and its inline assessment, each pointing at the other.
+
+    With (message id, assessment id) reserved by the locking read (PostgreSQL), the seq
+    UPDATE and both INSERTs travel in one round trip: the message is stored with its
+    assessment's id already set (the foreign key is checked at commit). Elsewhere the
+    message is stored, then the assessment, which sets the message's assessment_id."""
+    if reserved is None:
+        message = _message_store(conversation=conversation, body=body, sender=sender, kind=MessageKind.TEXT,
+                                 client_msg_id=client_msg_id, now=now)
+        assessment = assessment_record(
+            source_type="chat_message", source_id=message.id, author_id=sender.id, text=body,
+            conversation_id=conversation.pk, inline_result=inline, new_source=True,
+            link=(Message, message.pk, "assessment_id"),  # in the INSERT's statement where it can be
+        )
+    else:
+        message_id, assessment_id = reserved
+        seq = _seq_advance(conversation, now)
+        insert, message = insert_statement(
+            Message, id=message_id, assessment_id=assessment_id,
+            **_message_values(conversation=conversation, body=body, sender=sender, kind=MessageKind.TEXT,
+                              client_msg_id=client_msg_id, now=now))
+        assessment = assessment_record(
+            source_type="chat_message", source_id=message_id, author_id=sender.id, text=body,
+            conversation_id=conversation.pk, inline_result=inline, new_source=True,
+            before=[seq, insert], reserved_id=assessment_id,
+        )
+    message.conversation, message.sender, message.assessment = conversation, sender, assessment
+    return message, assessment
 
 
 def _crisis_message_post(*, conversation: Conversation, now: dt.datetime) -> Message:
@@ -149,16 +193,6 @@ def _crisis_message_post(*, conversation: Conversation, now: dt.datetime) -> Mes
         conversation=conversation, body=crisis_text(ESCALATION_NOTICE), sender=None,
         kind=MessageKind.SYSTEM, client_msg_id=None, now=now,
     )
-
-
-def _triage(*, message: Message, inline: Any) -> Any:
-    assessment = assessment_record(
-        source_type="chat_message", source_id=message.id, author_id=message.sender_id, text=message.body,
-        conversation_id=message.conversation_id, inline_result=inline, new_source=True,
-        link=(Message, message.pk, "assessment_id"),  # in the INSERT's statement: one round trip fewer
-    )
-    message.assessment = assessment
-    return assessment
 
 
 @dataclass
@@ -195,7 +229,8 @@ def message_send(
     try:
         with transaction.atomic():
             ctx = _send_context_locked(conversation_id=conversation_id, sender_id=sender.id, cmid=cmid,
-                                       since=now - dt.timedelta(seconds=window_s), limit=limit)
+                                       since=now - dt.timedelta(seconds=window_s), limit=limit,
+                                       reserve=inline is not None)
             if ctx is not None and ctx.duplicate_id is not None:
                 # A retry of a stored message always gets its ack: before the checks below.
                 return SendResult(_message_retry(user=sender, cmid=cmid, conversation_id=conversation_id),
@@ -206,12 +241,14 @@ def message_send(
             conversation, session, live = ctx.conversation, ctx.session, ctx.live
             if session.state not in (SessionState.QUEUED, SessionState.ACTIVE):
                 raise SessionClosed()
-            message = _message_store(
-                conversation=conversation, body=body, sender=sender, kind=MessageKind.TEXT, client_msg_id=cmid, now=now
-            )
             extra = []
-            if inline is not None:
-                assessment = _triage(message=message, inline=inline)
+            if inline is None:
+                message = _message_store(conversation=conversation, body=body, sender=sender, kind=MessageKind.TEXT,
+                                         client_msg_id=cmid, now=now)
+            else:
+                message, assessment = _message_store_triaged(conversation=conversation, body=body, sender=sender,
+                                                             client_msg_id=cmid, now=now, inline=inline,
+                                                             reserved=ctx.reserved)
                 if assessment.action == "escalate":
                     extra.append(_crisis_message_post(conversation=conversation, now=now))
                 _queue_reprioritise(session=session, level=assessment.level)
@@ -245,15 +282,17 @@ class _SendContext:
     live: list[Participant]  # id, user_id and role loaded
     duplicate_id: int | None
     recent: int  # the sender's messages in the rate window, counted up to the limit
+    reserved: tuple[int, int] | None  # ids for the message and its assessment (_message_store_triaged)
 
 
 def _send_context_locked(
-    *, conversation_id: int, sender_id: int, cmid: uuid.UUID, since: dt.datetime, limit: int
+    *, conversation_id: int, sender_id: int, cmid: uuid.UUID, since: dt.datetime, limit: int, reserve: bool
 ) -> _SendContext | None:
     """One statement: the conversation row lock (seq), its session, its live participants
     (authorisation and fan-out), whether this client_msg_id is already stored, and how
     many messages the sender stored since `since` (rate limit; an index range scan of at
-    most `limit` entries on (sender, sent_at)).
+    most `limit` entries on (sender, sent_at)). `reserve`: also take the ids of the message
+    and its assessment, where that lets both INSERTs travel in one round trip.
 
     Hand-written SQL because this runs for every message and Django compiling the same
     select_related + subquery + FOR UPDATE OF for each one cost more CPU than the rest of
@@ -268,7 +307,8 @@ def _send_context_locked(
     cmid_db = Message._meta.get_field("client_msg_id").get_db_prep_value(cmid, connection)
     since_db = Message._meta.get_field("sent_at").get_db_prep_value(since, connection)
     with connection.cursor() as cursor:
-        cursor.execute(_send_context_sql(), [sender_id, cmid_db, sender_id, since_db, limit, conversation_id])
+        ids = (reserve_id_sql(Message, cursor), reserve_id_sql(Assessment, cursor)) if reserve else (None, None)
+        cursor.execute(_send_context_sql(*ids), [sender_id, cmid_db, sender_id, since_db, limit, conversation_id])
         rows = cursor.fetchall()
     if not rows:
         return None
@@ -280,18 +320,21 @@ def _send_context_locked(
               for r in rows if r[0] is not None],
         duplicate_id=first[7],
         recent=first[8],
+        reserved=(first[9], first[10]) if first[9] is not None else None,
     )
 
 
 @functools.cache
-def _send_context_sql() -> str:
+def _send_context_sql(message_id: str | None, assessment_id: str | None) -> str:
     p, c, s, m = (model._meta.db_table for model in (Participant, Conversation, Session, Message))
     lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
-    # Only table names from model metadata are interpolated; values are parameters.
+    # Only table names from model metadata (and reserve_id_sql's expressions, built from
+    # them) are interpolated; values are parameters.
     return (
         f"SELECT p.id, p.user_id, p.role, c.last_seq, s.id, s.state, s.priority, "  # noqa: S608
         f"(SELECT m.id FROM {m} m WHERE m.sender_id = %s AND m.client_msg_id = %s LIMIT 1), "
-        f"(SELECT COUNT(*) FROM (SELECT 1 FROM {m} m WHERE m.sender_id = %s AND m.sent_at > %s LIMIT %s) r) "
+        f"(SELECT COUNT(*) FROM (SELECT 1 FROM {m} m WHERE m.sender_id = %s AND m.sent_at > %s LIMIT %s) r), "
+        f"{message_id or 'NULL'}, {assessment_id or 'NULL'} "
         f"FROM {c} c JOIN {s} s ON s.conversation_id = c.id "
         f"LEFT JOIN {p} p ON p.conversation_id = c.id AND p.left_at IS NULL "
         f"WHERE c.id = %s{lock}"

@@ -54,23 +54,23 @@ def _several_per_round_trip(cursor: Any) -> bool:
 Link = tuple[type[models.Model], int, str]
 
 
-def sql_insert(model: type[models.Model], *, before: Statement | None = None, link: Link | None = None,
-               **values: Any) -> models.Model:
-    """INSERT one row, as Model.objects.create(**values) would store it (field defaults,
-    auto_now / auto_now_add), without signals; returns the instance with its new id.
-    Only for models with no save() override or signal receivers.
+def reserve_id_sql(model: type[models.Model], cursor: Any) -> str | None:
+    """A SQL expression that takes the next id of `model`'s table, for a query to return
+    (uncorrelated, so evaluated once), where ids can be reserved and several statements
+    travel in one round trip (see insert_statement); else None. A reserved id that goes
+    unused is a gap in the ids, nothing more."""
+    if not _several_per_round_trip(cursor):
+        return None
+    meta = model._meta
+    # Names from model metadata only, never from input.
+    return f"(SELECT nextval(pg_get_serial_sequence('{meta.db_table}', '{meta.pk.column}')))"
 
-    `before`: a statement (no result) to run first, in the same round trip to the server
-    where the driver allows it: on the chat path each round trip to PostgreSQL is ~0.5 ms
-    of the message's latency, and its seq UPDATE always precedes its INSERT. Run as one
-    simple query, both statements are in the caller's transaction; a failure of either
-    raises as it would alone.
 
-    `link` = (other model, its pk, column): also set that row's column to the new id (a
-    back-reference, such as a message's assessment_id). On PostgreSQL the INSERT is a
-    data-modifying WITH of that UPDATE, one statement; elsewhere an UPDATE follows it."""
+def _row(model: type[models.Model], values: dict[str, Any]) -> tuple[list[models.Field], dict[str, Any]]:
+    """The fields to insert and their values, as Model.objects.create(**values) would store
+    them (field defaults, auto_now / auto_now_add); the primary key only if given."""
     now = timezone.now()
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key or f.attname in values]
     row: dict[str, Any] = {}
     for f in fields:
         if f.attname in values:
@@ -82,12 +82,46 @@ def sql_insert(model: type[models.Model], *, before: Statement | None = None, li
             row[f.attname] = now
         else:
             row[f.attname] = f.get_default()
+    return fields, row
+
+
+def _insert_sql(model: type[models.Model], fields: list[models.Field]) -> str:
+    quote = connection.ops.quote_name
+    return "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
+        quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields), ", ".join(["%s"] * len(fields)))
+
+
+def insert_statement(model: type[models.Model], **values: Any) -> tuple[Statement, models.Model]:
+    """sql_insert's INSERT as a statement to hand to a later sql_insert as `before` (so both
+    travel in one round trip), and the instance it will store. Its result is never read,
+    so the primary key must be given: one reserved with reserve_id_sql."""
+    if model._meta.pk.attname not in values:
+        raise ValueError(f"insert_statement needs the {model.__name__}'s id (reserve_id_sql)")
+    fields, row = _row(model, values)
+    params = [f.get_db_prep_save(row[f.attname], connection) for f in fields]
+    return (_insert_sql(model, fields), params), model.from_db(connection.alias, list(row), list(row.values()))
+
+
+def sql_insert(model: type[models.Model], *, before: Statement | list[Statement] | None = None,
+               link: Link | None = None, **values: Any) -> models.Model:
+    """INSERT one row, as Model.objects.create(**values) would store it (field defaults,
+    auto_now / auto_now_add), without signals; returns the instance with its new id.
+    Only for models with no save() override or signal receivers.
+
+    `before`: statements (no result read) to run first, in the same round trip to the
+    server where the driver allows it: on the chat path each round trip to PostgreSQL is
+    ~0.5 ms of the message's latency, and its seq UPDATE always precedes its INSERT. Run
+    as one simple query, all are in the caller's transaction; a failure of any raises as
+    it would alone, and the caller's transaction rolls back.
+
+    `link` = (other model, its pk, column): also set that row's column to the new id (a
+    back-reference, such as a message's assessment_id). On PostgreSQL the INSERT is a
+    data-modifying WITH of that UPDATE, one statement; elsewhere an UPDATE follows it."""
+    befores = [before] if isinstance(before, tuple) else list(before or [])
+    fields, row = _row(model, values)
     quote = connection.ops.quote_name
     pk = model._meta.pk
-    sql = "INSERT INTO {} ({}) VALUES ({}) RETURNING {}".format(  # noqa: S608
-        quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields), ", ".join(["%s"] * len(fields)),
-        quote(pk.column),
-    )
+    sql = f"{_insert_sql(model, fields)} RETURNING {quote(pk.column)}"
     params = [f.get_db_prep_save(row[f.attname], connection) for f in fields]
     linked_in_sql = link is not None and connection.vendor == "postgresql"
     if linked_in_sql:
@@ -97,12 +131,13 @@ def sql_insert(model: type[models.Model], *, before: Statement | None = None, li
                f"FROM new WHERE {table}.{quote(other._meta.pk.column)} = %s RETURNING new.{quote(pk.column)}")
         params.append(other_pk)
     with connection.cursor() as cursor:
-        if before is not None and _several_per_round_trip(cursor):
-            cursor.execute(f"{before[0]}; {sql}", [*before[1], *params])
-            cursor.nextset()  # past the UPDATE's (empty) result to the INSERT's RETURNING
+        if befores and _several_per_round_trip(cursor):
+            cursor.execute("; ".join([*(b[0] for b in befores), sql]), [p for b in befores for p in b[1]] + params)
+            for _ in befores:
+                cursor.nextset()  # past each earlier statement's (unread) result to this RETURNING
         else:
-            if before is not None:
-                cursor.execute(*before)
+            for b in befores:
+                cursor.execute(*b)
             cursor.execute(sql, params)
         fetched = cursor.fetchone()
     new_id = fetched[0] if fetched is not None else None
@@ -111,4 +146,5 @@ def sql_insert(model: type[models.Model], *, before: Statement | None = None, li
     # rolled back by the exception.
     if link is not None and (new_id is None or (not linked_in_sql and not sql_update(link[0], link[1], **{link[2]: new_id}))):
         raise link[0].DoesNotExist(f"{link[0].__name__} {link[1]} to link the new {model.__name__} to")
+    row.pop(pk.attname, None)
     return model.from_db(connection.alias, [pk.attname, *row], [new_id, *row.values()])

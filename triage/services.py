@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from config.sql import Link, sql_insert
+from config.sql import Link, Statement, sql_insert
 
 from .models import Assessment, Escalation, EscalationAudit, ModelState
 
@@ -111,6 +111,8 @@ def assessment_record(
     inline_result: Any | None = None,
     new_source: bool = False,
     link: Link | None = None,
+    before: list[Statement] | None = None,
+    reserved_id: int | None = None,
 ) -> Assessment:
     """Store the assessment of one source and open an escalation if it says so. Must run
     inside the caller's transaction. Returns the stored Assessment.
@@ -121,7 +123,10 @@ def assessment_record(
     unless `new_source` says the caller created the source in this very transaction (so
     no assessment can exist yet and the lookup is skipped: the chat hot path). `link`: a
     row whose column should point at the new assessment, set in the same statement
-    (config.sql.sql_insert; the chat message's assessment_id)."""
+    (config.sql.sql_insert; the chat message's assessment_id). `before`: the caller's
+    statements to run first in the same round trip, and `reserved_id`: the id the caller
+    reserved for this assessment (config.sql.reserve_id_sql; the chat path stores the
+    message, already pointing at this id, in the same round trip)."""
     if not new_source:
         existing = Assessment.objects.filter(source_type=source_type, source_id=source_id).first()
         if existing is not None:
@@ -136,6 +141,8 @@ def assessment_record(
     assessment = sql_insert(
         Assessment,
         link=link,
+        before=before,
+        **({"id": reserved_id} if reserved_id is not None else {}),
         source_type=source_type,
         source_id=source_id,
         author_id=author_id,

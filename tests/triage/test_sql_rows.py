@@ -110,3 +110,56 @@ def test_sql_insert_link_to_a_missing_row_raises_and_keeps_nothing(make_user):
         sql_insert(Assessment, link=(Message, 987654321, "assessment_id"), source_type="chat_message",
                    source_id=987654321, author_id=author.id, level="none", action="allow")
     assert not Assessment.objects.filter(source_id=987654321).exists()
+
+
+def _reserve(model) -> int:
+    """An id for `model` as the chat path reserves it (PostgreSQL), or a free one elsewhere."""
+    from django.db import connection
+    from django.db.models import Max
+
+    from config.sql import reserve_id_sql
+
+    with connection.cursor() as cursor:
+        expression = reserve_id_sql(model, cursor)
+        if expression is None:
+            return (model.objects.aggregate(m=Max("pk"))["m"] or 0) + 1000
+        cursor.execute(f"SELECT {expression}")
+        return cursor.fetchone()[0]
+
+
+def test_a_young_persons_message_and_its_assessment_in_one_round_trip(make_user):
+    """The chat path with ids reserved: seq UPDATE, the message INSERT (already pointing at
+    its assessment: the foreign key is checked at commit) and the assessment INSERT as one
+    execute on PostgreSQL; the same rows as stored one by one."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from chat.models import Conversation, Message
+    from config.sql import insert_statement, update_statement
+
+    sender = make_user()
+    conversation = Conversation.objects.create()
+    message_id, assessment_id = _reserve(Message), _reserve(Assessment)
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        seq = update_statement(Conversation, conversation.pk, last_seq=1,
+                               last_activity_at=connection.ops.adapt_datetimefield_value(timezone.now()))
+        insert, message = insert_statement(Message, id=message_id, assessment_id=assessment_id, conversation_id=conversation.pk,
+                                           seq=1, sender_id=sender.pk, sender_role=sender.role, kind="text",
+                                           body="it's 100%; fine", client_msg_id=uuid.uuid4(), sent_at=timezone.now())
+        assessment = sql_insert(Assessment, before=[seq, insert], id=assessment_id, source_type="chat_message",
+                                source_id=message_id, author_id=sender.id, level="none", action="allow")
+    assert assessment.pk == assessment_id and message.pk == message_id
+    stored = Message.objects.get(pk=message_id)
+    assert stored.assessment_id == assessment_id and stored.body == "it's 100%; fine" and stored.seq == 1
+    assert Assessment.objects.get(pk=assessment_id).source_id == message_id
+    assert Conversation.objects.get(pk=conversation.pk).last_seq == 1
+    if connection.vendor == "postgresql":
+        assert len([q for q in queries.captured_queries if "INSERT" in q["sql"]]) == 1  # one execute for all three
+
+
+def test_insert_statement_needs_the_id():
+    from chat.models import Message
+    from config.sql import insert_statement
+
+    with pytest.raises(ValueError, match="reserve_id_sql"):
+        insert_statement(Message, seq=1, body="x")
