@@ -197,27 +197,40 @@ def _onnx_export(network: Any, path: Path, *, layers: tuple[int, ...]) -> None:
 
 
 def model_precision() -> str:
-    """TRIAGE_MODEL_PRECISION: fp32, bf16, int8 or auto (default). auto = bf16 where the
-    CPU computes bfloat16 natively (AVX512-BF16 or AMX): about twice the speed of fp32 with
-    the same verdicts (docs/triage.md); fp32 elsewhere, where bf16 would be emulated and
-    slower. int8 (dynamic quantisation) is faster still but moves the scores more; opt-in."""
+    """TRIAGE_MODEL_PRECISION: fp32, bf16, int8 or auto (default). auto = bf16 where it was
+    measured faster than fp32 (bf16_is_faster), fp32 elsewhere; both give the same verdicts
+    (docs/triage.md). int8 (dynamic quantisation) is faster still but moves the scores
+    more; opt-in."""
     configured = str(getattr(settings, "TRIAGE_MODEL_PRECISION", "auto")).lower()
     if configured in ("fp32", "bf16", "int8"):
         return configured
     if configured != "auto":
         raise ModelUnavailable(f"TRIAGE_MODEL_PRECISION must be fp32, bf16, int8 or auto, not {configured!r}")
-    return "bf16" if _native_bf16() else "fp32"
+    return "bf16" if _cpu_bf16_is_faster() else "fp32"
+
+
+def bf16_is_faster(cpuinfo: str) -> bool:
+    """Whether bf16 beats fp32 for the model layer on the CPU that /proc/cpuinfo describes.
+
+    Measured (docs/benchmarks.md, docs/triage.md): on AMD EPYCs with AVX512-BF16 bf16 ran
+    about twice as fast as fp32; on an Intel Xeon (Emerald Rapids in a VM that hides AMX)
+    with AVX512-BF16 but no AMX it ran at 0.6x fp32 on ONNX Runtime (oneDNN's bf16 kernels
+    there are not the AMX ones). AMX (amx_bf16) is what Intel's bf16 kernels are built for;
+    without AVX512-BF16 bf16 is emulated and slower everywhere."""
+    flags = next((line for line in cpuinfo.splitlines() if line.startswith("flags")), "").split()
+    if "amx_bf16" in flags:
+        return True
+    return "avx512_bf16" in flags and "AuthenticAMD" in cpuinfo
 
 
 # load() runs for every predict() call: what the machine has is read once per process,
 # not from /proc and the import path on every batch.
 @cache
-def _native_bf16() -> bool:
+def _cpu_bf16_is_faster() -> bool:
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        return bf16_is_faster(Path("/proc/cpuinfo").read_text())
     except OSError:
         return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 @cache

@@ -131,6 +131,18 @@ def test_precision_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         assert triage_model.model_precision() in ("fp32", "bf16")
 
 
+@pytest.mark.parametrize(("vendor", "flags", "faster"), [
+    ("AuthenticAMD", "fpu avx2 avx512f avx512_bf16 avx512_vnni", True),  # EPYC: ~2x fp32 (measured)
+    ("GenuineIntel", "fpu avx2 avx512f avx512_bf16 avx512_vnni", False),  # no AMX: 0.6x fp32 (measured)
+    ("GenuineIntel", "fpu avx512f avx512_bf16 amx_bf16 amx_tile", True),
+    ("AuthenticAMD", "fpu avx2 avx512f", False),  # bf16 would be emulated
+    ("GenuineIntel", "fpu avx2", False),
+])
+def test_auto_precision_is_bf16_only_where_it_was_measured_faster(vendor: str, flags: str, faster: bool) -> None:
+    cpuinfo = f"processor\t: 0\nvendor_id\t: {vendor}\nflags\t\t: {flags}\n"
+    assert triage_model.bf16_is_faster(cpuinfo) is faster
+
+
 def test_failure_path_routes_to_review(tmp_path: Path) -> None:
     with override_settings(TRIAGE_MODEL_DIR=str(tmp_path / "missing")):
         with pytest.raises(triage_model.ModelUnavailable):
