@@ -14,7 +14,7 @@ from django.db import connection
 from accounts.models import Role, User
 from config.sql import loaded_instance
 
-from .exceptions import OBSERVER_CANNOT_WRITE, NotParticipant
+from .exceptions import NotParticipant
 from .models import Conversation, Participant, ParticipantRole, Session
 
 STAFF_CHAT_ROLES = (Role.COUNSELLOR, Role.SUPERVISOR)
@@ -43,11 +43,21 @@ def access_conversation_for_sender(*, user: User, conversation_id: int) -> Parti
     with connection.cursor() as cursor:
         cursor.execute(_SENDER_SQL, [conversation_id, user.id])
         row = cursor.fetchone()
-    if row is None:
+    participant = None
+    if row is not None:
+        participant = loaded_instance(Participant, id=row[0], conversation_id=conversation_id, user_id=user.id,
+                                      role=row[1])
+    return participant_may_write(participant)
+
+
+def participant_may_write(participant: Participant | None) -> Participant:
+    """The rule for writing (send, type, mark read): a live participation that is not an
+    observer's. Also applied by chat.services.message_send to the rows it reads under the
+    conversation lock."""
+    if participant is None:
         raise NotParticipant()
-    participant = loaded_instance(Participant, id=row[0], conversation_id=conversation_id, user_id=user.id, role=row[1])
     if participant.role == ParticipantRole.OBSERVER:
-        raise NotParticipant(OBSERVER_CANNOT_WRITE)
+        raise NotParticipant("Observing supervisors can read but not write.")
     return participant
 
 

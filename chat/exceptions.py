@@ -10,9 +10,6 @@ class NotParticipant(PermissionDenied):
     default_detail = "You are not part of that conversation."
 
 
-OBSERVER_CANNOT_WRITE = "Observing supervisors can read but not write."
-
-
 class BodyTooLong(ServiceError):
     code = "body_too_long"
     status = 400

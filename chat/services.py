@@ -32,8 +32,8 @@ from triage.models import Assessment
 from triage.services import assessment_inline, assessment_record
 
 from . import events
+from .access import participant_may_write
 from .exceptions import (
-    OBSERVER_CANNOT_WRITE,
     AlreadyTaken,
     AtCapacity,
     BodyTooLong,
@@ -129,7 +129,7 @@ def _message_store(
     now: dt.datetime,
 ) -> Message:
     """Caller holds the conversation lock (select_for_update) inside a transaction."""
-    message = sql_insert(Message, before=_seq_advance(conversation, now),
+    message = sql_insert(Message, before=[_seq_advance(conversation, now)],
                          **_message_values(conversation=conversation, body=body, sender=sender, kind=kind,
                                            client_msg_id=client_msg_id, now=now))
     message.conversation, message.sender = conversation, sender
@@ -167,11 +167,8 @@ def _message_store_triaged(*, conversation: Conversation, body: str, sender: Use
     if reserved is None:
         message = _message_store(conversation=conversation, body=body, sender=sender, kind=MessageKind.TEXT,
                                  client_msg_id=client_msg_id, now=now)
-        assessment = assessment_record(
-            source_type="chat_message", source_id=message.id, author_id=sender.id, text=body,
-            conversation_id=conversation.pk, inline_result=inline, new_source=True,
-            link=(Message, message.pk, "assessment_id"),  # in the INSERT's statement where it can be
-        )
+        # Set in the assessment INSERT's statement where it can be.
+        placement: dict[str, Any] = {"link": (Message, message.pk, "assessment_id")}
     else:
         message_id, assessment_id = reserved
         seq = _seq_advance(conversation, now)
@@ -179,11 +176,11 @@ def _message_store_triaged(*, conversation: Conversation, body: str, sender: Use
             Message, id=message_id, assessment_id=assessment_id,
             **_message_values(conversation=conversation, body=body, sender=sender, kind=MessageKind.TEXT,
                               client_msg_id=client_msg_id, now=now))
-        assessment = assessment_record(
-            source_type="chat_message", source_id=message_id, author_id=sender.id, text=body,
-            conversation_id=conversation.pk, inline_result=inline, new_source=True,
-            before=[seq, insert], reserved_id=assessment_id,
-        )
+        placement = {"before": [seq, insert], "reserved_id": assessment_id}
+    assessment = assessment_record(
+        source_type="chat_message", source_id=message.pk, author_id=sender.id, text=body,
+        conversation_id=conversation.pk, inline_result=inline, new_source=True, **placement,
+    )
     message.conversation, message.sender, message.assessment = conversation, sender, assessment
     return message, assessment
 
@@ -235,7 +232,9 @@ def message_send(
                 # A retry of a stored message always gets its ack: before the checks below.
                 return SendResult(_message_retry(user=sender, cmid=cmid, conversation_id=conversation_id),
                                   created=False)
-            _sender_check(ctx, sender_id=sender.id)
+            # The rule of access_conversation_for_sender, on the rows read under the lock (so a
+            # transfer committed meanwhile is seen).
+            participant_may_write(next((p for p in ctx.live if p.user_id == sender.id), None) if ctx else None)
             if ctx.recent >= limit:
                 raise RateLimited()
             conversation, session, live = ctx.conversation, ctx.session, ctx.live
@@ -261,18 +260,6 @@ def message_send(
             raise
         return SendResult(existing, created=False)
     return SendResult(message, created=True, extra=extra)
-
-
-def _sender_check(ctx: _SendContext | None, *, sender_id: int) -> None:
-    """The same rule as chat.access.access_conversation_for_sender, applied to the rows
-    read under the lock (so a transfer or an end committed meanwhile is seen)."""
-    if ctx is None:
-        raise NotParticipant()
-    me = next((p for p in ctx.live if p.user_id == sender_id), None)
-    if me is None:
-        raise NotParticipant()
-    if me.role == ParticipantRole.OBSERVER:
-        raise NotParticipant(OBSERVER_CANNOT_WRITE)
 
 
 @dataclass

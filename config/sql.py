@@ -66,9 +66,10 @@ def reserve_id_sql(model: type[models.Model], cursor: Any) -> str | None:
     return f"(SELECT nextval(pg_get_serial_sequence('{meta.db_table}', '{meta.pk.column}')))"
 
 
-def _row(model: type[models.Model], values: dict[str, Any]) -> tuple[list[models.Field], dict[str, Any]]:
-    """The fields to insert and their values, as Model.objects.create(**values) would store
-    them (field defaults, auto_now / auto_now_add); the primary key only if given."""
+def _insert(model: type[models.Model], values: dict[str, Any]) -> tuple[str, list[Any], dict[str, Any]]:
+    """The INSERT (no RETURNING), its parameters and the row by attname, as
+    Model.objects.create(**values) would store it (field defaults, auto_now /
+    auto_now_add); the primary key only if given."""
     now = timezone.now()
     fields = [f for f in model._meta.concrete_fields if not f.primary_key or f.attname in values]
     row: dict[str, Any] = {}
@@ -82,13 +83,10 @@ def _row(model: type[models.Model], values: dict[str, Any]) -> tuple[list[models
             row[f.attname] = now
         else:
             row[f.attname] = f.get_default()
-    return fields, row
-
-
-def _insert_sql(model: type[models.Model], fields: list[models.Field]) -> str:
     quote = connection.ops.quote_name
-    return "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
         quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields), ", ".join(["%s"] * len(fields)))
+    return sql, [f.get_db_prep_save(row[f.attname], connection) for f in fields], row
 
 
 def insert_statement(model: type[models.Model], **values: Any) -> tuple[Statement, models.Model]:
@@ -97,13 +95,12 @@ def insert_statement(model: type[models.Model], **values: Any) -> tuple[Statemen
     so the primary key must be given: one reserved with reserve_id_sql."""
     if model._meta.pk.attname not in values:
         raise ValueError(f"insert_statement needs the {model.__name__}'s id (reserve_id_sql)")
-    fields, row = _row(model, values)
-    params = [f.get_db_prep_save(row[f.attname], connection) for f in fields]
-    return (_insert_sql(model, fields), params), model.from_db(connection.alias, list(row), list(row.values()))
+    sql, params, row = _insert(model, values)
+    return (sql, params), model.from_db(connection.alias, list(row), list(row.values()))
 
 
-def sql_insert(model: type[models.Model], *, before: Statement | list[Statement] | None = None,
-               link: Link | None = None, **values: Any) -> models.Model:
+def sql_insert(model: type[models.Model], *, before: list[Statement] | None = None, link: Link | None = None,
+               **values: Any) -> models.Model:
     """INSERT one row, as Model.objects.create(**values) would store it (field defaults,
     auto_now / auto_now_add), without signals; returns the instance with its new id.
     Only for models with no save() override or signal receivers.
@@ -117,12 +114,11 @@ def sql_insert(model: type[models.Model], *, before: Statement | list[Statement]
     `link` = (other model, its pk, column): also set that row's column to the new id (a
     back-reference, such as a message's assessment_id). On PostgreSQL the INSERT is a
     data-modifying WITH of that UPDATE, one statement; elsewhere an UPDATE follows it."""
-    befores = [before] if isinstance(before, tuple) else list(before or [])
-    fields, row = _row(model, values)
+    befores = before or []  # statements, each (sql, params)
+    sql, params, row = _insert(model, values)
     quote = connection.ops.quote_name
     pk = model._meta.pk
-    sql = f"{_insert_sql(model, fields)} RETURNING {quote(pk.column)}"
-    params = [f.get_db_prep_save(row[f.attname], connection) for f in fields]
+    sql = f"{sql} RETURNING {quote(pk.column)}"
     linked_in_sql = link is not None and connection.vendor == "postgresql"
     if linked_in_sql:
         other, other_pk, column = link

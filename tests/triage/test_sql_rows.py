@@ -59,7 +59,7 @@ def test_sql_insert_with_a_statement_before_it(make_user):
     body = "it's 100% fine; DROP TABLE x; -- %s %(a)s"
     before = update_statement(Conversation, conversation.pk, last_seq=5,
                               last_activity_at=connection.ops.adapt_datetimefield_value(timezone.now()))
-    message = sql_insert(Message, before=before, conversation_id=conversation.pk, seq=5, sender_id=sender.pk,
+    message = sql_insert(Message, before=[before], conversation_id=conversation.pk, seq=5, sender_id=sender.pk,
                          sender_role=sender.role, kind="text", body=body, client_msg_id=uuid.uuid4(), sent_at=timezone.now())
     assert Message.objects.get(pk=message.pk).body == body
     assert Conversation.objects.get(pk=conversation.pk).last_seq == 5
@@ -79,7 +79,7 @@ def test_sql_insert_failure_after_the_statement_before_it_rolls_both_back(make_u
     before = update_statement(Conversation, conversation.pk, last_seq=2,
                               last_activity_at=connection.ops.adapt_datetimefield_value(timezone.now()))
     with pytest.raises(IntegrityError), transaction.atomic():  # same (sender, client_msg_id)
-        sql_insert(Message, before=before, conversation_id=conversation.pk, seq=2, sender_id=sender.pk,
+        sql_insert(Message, before=[before], conversation_id=conversation.pk, seq=2, sender_id=sender.pk,
                    sender_role=sender.role, kind="text", body="again", client_msg_id=cmid, sent_at=timezone.now())
     assert Conversation.objects.get(pk=conversation.pk).last_seq == 0
     assert Message.objects.filter(conversation=conversation).count() == 1
