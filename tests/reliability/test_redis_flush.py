@@ -60,7 +60,9 @@ def test_flush_redis_mid_run(make_user, tmp_path):
 
     redis = PrivateRedis()
     redis.start()
-    env = env_with(redis, WS_REVALIDATE_S="2")
+    # MESSAGES sends in ~6 s plus the request's opening message pass the default per-person
+    # message limit (30 in any 10 s, counted over stored messages), which this test is not about.
+    env = env_with(redis, WS_REVALIDATE_S="2", CHAT_MESSAGE_RATE="1000")
     daphne, url = daphne_proc(env)
     worker, beat = celery_worker_proc(env), celery_beat_proc(env, tmp_path)
     for proc in (daphne, worker, beat):
