@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -37,10 +38,17 @@ class Layout:
         self.client = "1" if self.pin else None
         self.workers = "1" if self.pin else None  # celery, beat, redis: with the client
         self.redis = None  # floats: pinned behind the model worker it starved (read timeouts)
+        # The bench database's backends (never the shared server's other processes) join the
+        # workers' core, so the ASGI core runs the ASGI server alone and its figures are the
+        # server's. Left floating, the scheduler put nearly all of them on the ASGI core (the
+        # other one is kept busy by the model worker at idle priority).
+        self.postgres = "1" if self.pin else None
 
     def describe(self) -> dict:
         return {"pinned": self.pin, "asgi": self.asgi, "client": self.client, "celery_and_beat": self.workers,
-                "redis": self.redis, "postgresql": "not pinned (shared server)"}
+                "redis": self.redis,
+                "postgresql": f"bench database's backends on core {self.postgres}" if self.postgres
+                else "not pinned (shared server)"}
 
 
 def _taskset(cores: str | None, cmd: list[str]) -> list[str]:
@@ -58,6 +66,7 @@ class Stack:
         self.logs: list = []
         self.asgi_urls: list[str] = []
         self.redis_port = free_port()
+        self._pinner_stop = threading.Event()
         self.env = dict(
             os.environ,
             DJANGO_SETTINGS_MODULE="bench.harness.settings",
@@ -116,6 +125,8 @@ class Stack:
                 raise RuntimeError("redis-server did not start")
             time.sleep(0.05)
         subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=self.env, check=True)
+        if self.layout.postgres:
+            threading.Thread(target=self._pin_postgres, args=(self.layout.postgres,), name="pg-pinner", daemon=True).start()
         if celery:
             self.start_celery()
 
@@ -184,6 +195,25 @@ class Stack:
             return []
         return [r[0] for r in rows]
 
+    def _pin_postgres(self, cores: str, every_s: float = 0.25) -> None:
+        """Pin each new backend of the bench database (connections open on demand) to `cores`."""
+        import psycopg
+
+        want = {int(c) for c in cores.split(",")}
+        done: set[int] = set()
+        while not self._pinner_stop.is_set():
+            try:  # one connection for the whole run: a new one per poll would fork a backend each time
+                with psycopg.connect(f"{self.pg_url}/postgres", autocommit=True) as conn:
+                    while not self._pinner_stop.wait(every_s):
+                        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
+                                            (self.db_name,)).fetchall()
+                        for pid in {r[0] for r in rows} - done:
+                            with contextlib.suppress(OSError):  # gone already
+                                os.sched_setaffinity(pid, want)
+                                done.add(pid)
+            except psycopg.Error:
+                self._pinner_stop.wait(1)
+
     def flush_redis_queues(self) -> None:
         subprocess.run(["redis-cli", "-p", str(self.redis_port), "-n", "0", "DEL", "triage", "moderation"],
                        capture_output=True)
@@ -196,6 +226,7 @@ class Stack:
             return -1
 
     def stop(self) -> None:
+        self._pinner_stop.set()
         for name in list(self.procs):
             if name != "redis":
                 self._stop(name)
