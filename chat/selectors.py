@@ -107,6 +107,17 @@ def triage_source_request(source_id: int, *, context: bool = True) -> SourceInfo
     )
 
 
+def triage_texts_message(source_ids: list[int]) -> dict[int, str]:
+    """TRIAGE_SOURCE_TEXT_LOADERS["chat_message"]: what triage_source_message reads as text."""
+    return dict(Message.objects.filter(pk__in=source_ids).values_list("pk", "body"))
+
+
+def triage_texts_request(source_ids: list[int]) -> dict[int, str]:
+    """TRIAGE_SOURCE_TEXT_LOADERS["session_request"]: what triage_source_request reads as text."""
+    rows = Session.objects.filter(pk__in=source_ids).values_list("pk", "topic", "opening_message__body")
+    return {pk: request_text(topic=topic, body=body or "") for pk, topic, body in rows}
+
+
 def session_open_for(*, young_person_id: int) -> Session | None:
     return Session.objects.filter(young_person_id=young_person_id, state__in=OPEN_STATES).first()
 

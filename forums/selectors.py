@@ -30,6 +30,11 @@ def triage_source_post(source_id: int, *, context: bool = True) -> SourceInfo:
     return SourceInfo(text=post.body, author_id=post.author_id, thread_id=post.thread_id, context=context_rows)
 
 
+def triage_texts_post(source_ids: list[int]) -> dict[int, str]:
+    """TRIAGE_SOURCE_TEXT_LOADERS["forum_post"]: what triage_source_post reads as text."""
+    return dict(Post.objects.filter(pk__in=source_ids).values_list("pk", "body"))
+
+
 def post_list_for_thread(*, user: User, thread: Thread) -> QuerySet[Post]:
     return (
         Post.objects.select_related("author")

@@ -46,21 +46,13 @@ def assessments_apply_model(*, assessment_ids: list[int], top_up: int = 0) -> li
     A worker that dies between 1 and 3 leaves its claims `running`; once older than
     CLAIM_LEASE_S (longer than the task's hard time limit) the outbox sweeper hands them
     back to the outbox and re-dispatches them, counting an attempt."""
-    from . import services
     from .engine import assess_full
 
     token = uuid.uuid4()
     claimed = _claim(assessment_ids, top_up=top_up, token=token)
     if not claimed:
         return []
-    texts: dict[int, str | None] = {}
-    for assessment in claimed:
-        try:
-            texts[assessment.pk] = services.source_load(source_type=assessment.source_type,
-                                                        source_id=assessment.source_id, context=False).text
-        except Exception:
-            logger.exception("model layer could not load the source of assessment %s", assessment.pk)
-            texts[assessment.pk] = None
+    texts = _texts_load(claimed)
     loaded = [pk for pk, text in texts.items() if text is not None]
     results: dict[int, object] = {}
     if loaded:
@@ -70,13 +62,40 @@ def assessments_apply_model(*, assessment_ids: list[int], top_up: int = 0) -> li
             logger.exception("model layer failed for assessments %s", loaded)
     with transaction.atomic():
         # Still ours: not handed back by the sweeper (lease expired) and re-claimed since.
-        for assessment in (Assessment.objects.select_for_update()
-                           .filter(pk__in=list(texts), model_state=ModelState.RUNNING, model_claim=token)
-                           .order_by("pk")):
+        mine = list(Assessment.objects.select_for_update()
+                    .filter(pk__in=list(texts), model_state=ModelState.RUNNING, model_claim=token)
+                    .order_by("pk"))
+        now = timezone.now()
+        for assessment in mine:
             result = results.get(assessment.pk)
-            failed = result is None or bool(result.model_failed)
-            _model_apply(assessment, result=result, failed=failed, excerpt=texts[assessment.pk] or "")
+            _model_merge(assessment, result=result, failed=result is None or bool(result.model_failed), now=now)
+        # One UPDATE for the batch, then the (rare) escalations, which read the rows.
+        Assessment.objects.bulk_update(mine, _APPLIED_FIELDS)
+        for assessment in mine:
+            _escalation_apply(assessment, excerpt=texts[assessment.pk] or "")
     return [a.pk for a in claimed]
+
+
+def _texts_load(claimed: list[Assessment]) -> dict[int, str | None]:
+    """{assessment id: its source's text, or None when it could not be read}: one query per
+    source type in the batch."""
+    from . import services
+
+    by_type: dict[str, list[Assessment]] = {}
+    for assessment in claimed:
+        by_type.setdefault(assessment.source_type, []).append(assessment)
+    texts: dict[int, str | None] = {}
+    for source_type, rows in by_type.items():
+        try:
+            found = services.source_texts(source_type=source_type, source_ids=[a.source_id for a in rows])
+        except Exception:
+            logger.exception("model layer could not load the sources of assessments %s", [a.pk for a in rows])
+            found = {}
+        for assessment in rows:
+            texts[assessment.pk] = found.get(assessment.source_id)
+            if texts[assessment.pk] is None:
+                logger.warning("model layer found no source for assessment %s", assessment.pk)
+    return texts
 
 
 def _claim(assessment_ids: list[int], *, top_up: int, token: uuid.UUID) -> list[Assessment]:
@@ -103,10 +122,10 @@ _APPLIED_FIELDS = ["toxicity", "level", "evidence", "score", "categories", "flag
                    "model_state", "model_done_at", "updated_at"]
 
 
-def _model_apply(assessment: Assessment, *, result, failed: bool, excerpt: str) -> None:
-    """Apply one model result to a claimed (locked) assessment, inside the batch's transaction."""
+def _model_merge(assessment: Assessment, *, result, failed: bool, now: dt.datetime) -> None:
+    """Merge one model result into a claimed (locked) assessment, in memory: the model may
+    only raise a level or an action; a failure routes to review."""
     from .engine import action_rank, level_rank, max_level
-    from .services import ESCALATE_LEVELS, escalation_open
 
     if result is not None:
         data = result.to_dict()
@@ -129,8 +148,14 @@ def _model_apply(assessment: Assessment, *, result, failed: bool, excerpt: str) 
             assessment.action = "review"
     else:
         assessment.model_state = ModelState.DONE
-    assessment.model_done_at = timezone.now()
-    assessment.save(update_fields=_APPLIED_FIELDS)
+    assessment.model_done_at = now
+    assessment.updated_at = now  # bulk_update does not apply auto_now
+
+
+def _escalation_apply(assessment: Assessment, *, excerpt: str) -> None:
+    """Open (or raise) the escalation of a stored assessment that now calls for one."""
+    from .services import ESCALATE_LEVELS, escalation_open
+
     if assessment.level in ESCALATE_LEVELS or assessment.action == "escalate":
         existing = Escalation.objects.select_for_update().filter(
             source_type=assessment.source_type, source_id=assessment.source_id

@@ -9,12 +9,14 @@ The asynchronous model layer is dispatched after commit, with a sweeper behind i
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -45,6 +47,21 @@ def source_load(*, source_type: str, source_id: int, context: bool = True) -> So
     the text (the model layer), so the loader skips the query for the posts before it."""
     loaders = getattr(settings, "TRIAGE_SOURCE_LOADERS", {})
     return import_string(loaders[source_type])(source_id, context=context)
+
+
+def source_texts(*, source_type: str, source_ids: list[int]) -> dict[int, str]:
+    """The texts of many sources of one type, for the model layer (which reads only the
+    text): one query where the source app has a bulk loader (TRIAGE_SOURCE_TEXT_LOADERS,
+    `loader(ids) -> {id: text}`), else one source_load per id. A source that is gone is
+    absent from the result."""
+    bulk = getattr(settings, "TRIAGE_SOURCE_TEXT_LOADERS", {}).get(source_type)
+    if bulk:
+        return import_string(bulk)(list(source_ids))
+    out: dict[int, str] = {}
+    for source_id in source_ids:
+        with contextlib.suppress(ObjectDoesNotExist):
+            out[source_id] = source_load(source_type=source_type, source_id=source_id, context=False).text
+    return out
 
 
 def step_seconds(level: str) -> int:

@@ -307,6 +307,13 @@ TRIAGE_SOURCE_LOADERS = {
     "session_request": "chat.selectors.triage_source_request",
     "forum_post": "forums.selectors.triage_source_post",
 }
+# The same texts in bulk, for the model layer's batches: `loader(ids) -> {id: text}`, one
+# query per batch instead of one per source (a type without one falls back to the above).
+TRIAGE_SOURCE_TEXT_LOADERS = {
+    "chat_message": "chat.selectors.triage_texts_message",
+    "session_request": "chat.selectors.triage_texts_request",
+    "forum_post": "forums.selectors.triage_texts_post",
+}
 # Seconds a clinician has to acknowledge, per level (issue: imminent 60 s, high 5 min).
 ESCALATION_ACK_SECONDS = {
     "imminent": int(os.environ.get("ESCALATION_ACK_IMMINENT_S", "60")),

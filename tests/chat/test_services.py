@@ -70,6 +70,15 @@ def test_integration_contracts_for_triage_and_escalation(make_user):
     assert bare.text == "m5" and bare.context == [] and len(queries) == 1
     req = selectors.triage_source_request(session.id)
     assert req.text == "t\nThings are hard at home" and req.author_id == yp.id and req.context == []
+    # The model layer's batches read the same texts in one query per source type; a source
+    # that is gone is absent.
+    from triage.services import source_texts
+
+    messages = list(Message.objects.filter(conversation_id=session.conversation_id).order_by("seq"))
+    with CaptureQueriesContext(connection) as queries:
+        texts = source_texts(source_type="chat_message", source_ids=[m.id for m in messages] + [10**9])
+    assert texts == {m.id: selectors.triage_source_message(m.id).text for m in messages} and len(queries) == 1
+    assert source_texts(source_type="session_request", source_ids=[session.id, 10**9]) == {session.id: req.text}
     assert selectors.conversation_participant_ids(session.conversation_id) == [yp.id, co.id]
     system = services.message_post_system(conversation_id=session.conversation_id, body="A clinician is joining.")
     assert system.sender is None and system.kind == "system" and system.seq == last.seq + 1

@@ -174,7 +174,7 @@ def test_model_layer_raises_later_and_never_lowers(make_user, monkeypatch, rota,
     from triage.reassess import assessment_apply_model
 
     monkeypatch.setattr(engine, "assess_full", model_says("high"))
-    monkeypatch.setattr("triage.services.source_load", lambda **kw: __import__("triage.services").services.SourceInfo(text=text, author_id=author.id))
+    monkeypatch.setattr("triage.services.source_texts", lambda *, source_type, source_ids: dict.fromkeys(source_ids, text))
     assessment_apply_model(assessment_id=assessment.id)
     escalation = Escalation.objects.get()
     assert escalation.raised_by_model and escalation.level == "high"
@@ -197,7 +197,6 @@ def test_model_layer_raises_later_and_never_lowers(make_user, monkeypatch, rota,
 def test_model_failure_routes_to_review_never_no_risk(make_user, monkeypatch):
     from triage import engine
     from triage.reassess import assessment_apply_model
-    from triage.services import SourceInfo
 
     author = make_user()
     with transaction.atomic():
@@ -208,7 +207,7 @@ def test_model_failure_routes_to_review_never_no_risk(make_user, monkeypatch):
         raise RuntimeError("model exploded")
 
     monkeypatch.setattr(engine, "assess_full", broken)
-    monkeypatch.setattr("triage.services.source_load", lambda **kw: SourceInfo(text="hello there", author_id=author.id))
+    monkeypatch.setattr("triage.services.source_texts", lambda *, source_type, source_ids: dict.fromkeys(source_ids, "hello there"))
     assessment_apply_model(assessment_id=assessment.id)
     assessment.refresh_from_db()
     assert assessment.model_state == ModelState.FAILED and assessment.action == "review"

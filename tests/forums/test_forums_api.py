@@ -160,4 +160,7 @@ def test_triage_source_post_gives_previous_published_posts(make_user, client_for
     assert [c["body"] for c in info.context] == ["p0", "p1", "p2", "p3", "p4"]
     assert set(info.context[0]) == {"sender", "role", "body", "sent_at"}
     assert triage_source_post(ids[-1], context=False).context == []  # the model layer reads only the text
+    from triage.services import source_texts
+
+    assert source_texts(source_type="forum_post", source_ids=ids[:2]) == {ids[0]: "p0", ids[1]: "p1"}
     assert Notification.objects.count() == 0  # own replies notify nobody

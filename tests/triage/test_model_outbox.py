@@ -27,10 +27,14 @@ def _pending(make_user, n: int, *, first_source: int = 9000) -> list[Assessment]
     ]
 
 
+def _texts(text: str):
+    """A stand-in for triage.services.source_texts: every source reads `text`."""
+    return lambda *, source_type, source_ids: dict.fromkeys(source_ids, text)
+
+
 @pytest.fixture
 def model_runs(monkeypatch):
     from triage import engine
-    from triage.services import SourceInfo
 
     runs: list[int] = []
 
@@ -39,7 +43,7 @@ def model_runs(monkeypatch):
         return [replace(engine.assess_inline(t)) for t in texts]
 
     monkeypatch.setattr(engine, "assess_full", fake_full)
-    monkeypatch.setattr("triage.services.source_load", lambda **kw: SourceInfo(text="hello", author_id=0))
+    monkeypatch.setattr("triage.services.source_texts", _texts("hello"))
     return runs
 
 
@@ -87,7 +91,6 @@ def test_the_model_runs_outside_any_transaction_on_claimed_rows(make_user, monke
     so another worker's claim skips them without waiting on a lock."""
     from triage import engine
     from triage.reassess import assessments_apply_model
-    from triage.services import SourceInfo
 
     rows = _pending(make_user, 2)
     seen = {}
@@ -99,7 +102,7 @@ def test_the_model_runs_outside_any_transaction_on_claimed_rows(make_user, monke
         return [engine.assess_inline(t) for t in texts]
 
     monkeypatch.setattr(engine, "assess_full", fake_full)
-    monkeypatch.setattr("triage.services.source_load", lambda **kw: SourceInfo(text="hello", author_id=0))
+    monkeypatch.setattr("triage.services.source_texts", _texts("hello"))
     done = assessments_apply_model(assessment_ids=[rows[0].id, rows[1].id])
     assert seen == {"in_transaction": False, "states": {ModelState.RUNNING}, "other_worker_got": []}
     assert sorted(done) == sorted(r.id for r in rows)
@@ -113,13 +116,12 @@ def test_an_abandoned_claim_goes_back_to_the_outbox_and_its_late_results_are_dro
     import datetime as dt
 
     from triage import engine, reassess
-    from triage.services import SourceInfo
 
     settings.TRIAGE_MODEL_DISPATCH = True
     rows = _pending(make_user, 2)
     redriven: list[list[int]] = []
     monkeypatch.setattr("triage.services.model_dispatch", lambda ids: redriven.append(sorted(ids)))
-    monkeypatch.setattr("triage.services.source_load", lambda **kw: SourceInfo(text="hello", author_id=0))
+    monkeypatch.setattr("triage.services.source_texts", _texts("hello"))
 
     def stalled_full(texts):
         # While this run "stalls", its lease runs out and the sweeper takes the rows back...
@@ -141,3 +143,24 @@ def test_an_abandoned_claim_goes_back_to_the_outbox_and_its_late_results_are_dro
     reassess._claim([fresh.id], top_up=0, token=uuid.uuid4())
     assert reassess.model_outbox_sweep(now=timezone.now() + dt.timedelta(seconds=60)) == 0
     assert Assessment.objects.get(pk=fresh.id).model_state == ModelState.RUNNING
+
+
+def test_a_source_type_without_a_bulk_loader_is_read_one_by_one(make_user, settings):
+    """source_texts falls back to the per-source loader; a source that is gone is absent,
+    and the model layer then marks its assessment failed (review), never "no risk"."""
+    from triage.reassess import assessments_apply_model
+    from triage.services import source_texts
+
+    settings.TRIAGE_SOURCE_TEXT_LOADERS = {}
+    author = make_user()
+    from chat.models import Conversation, Message
+
+    conversation = Conversation.objects.create()
+    message = Message.objects.create(conversation=conversation, seq=1, sender=author, client_msg_id=uuid.uuid4(),
+                                     body="hello there")
+    assert source_texts(source_type="chat_message", source_ids=[message.id, 10**9]) == {message.id: "hello there"}
+    gone = Assessment.objects.create(source_type="chat_message", source_id=10**9, author=author,
+                                     model_dispatched_at=timezone.now())
+    assert assessments_apply_model(assessment_ids=[gone.id]) == [gone.id]
+    gone.refresh_from_db()
+    assert gone.model_state == ModelState.FAILED and gone.action == "review"
