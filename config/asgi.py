@@ -38,3 +38,8 @@ application = ProtocolTypeRouter({
     "http": SendPushesFromLoop(HttpConcurrencyLimit(django_asgi_app)),
     "websocket": build_websocket_app(),
 })
+
+from config.gc_tuning import tune_for_server  # noqa: E402
+
+# Last: everything loaded so far lives as long as the process (config/gc_tuning.py).
+tune_for_server(gen0_threshold=settings.ASGI_GC_GEN0_THRESHOLD)

@@ -268,6 +268,9 @@ WS_REVALIDATE_S = float(os.environ.get("WS_REVALIDATE_S", "15"))
 # How often each ASGI process checks that Redis still holds its channel-layer state
 # (api/layer_watch.py); 0 turns the watch off.
 WS_LAYER_WATCH_S = float(os.environ.get("WS_LAYER_WATCH_S", "1"))
+# The ASGI process's first-generation GC threshold (Python's default is 700; 0 keeps it):
+# fewer, shorter stop-the-world pauses under load (config/gc_tuning.py).
+ASGI_GC_GEN0_THRESHOLD = int(os.environ.get("ASGI_GC_GEN0_THRESHOLD", "50000"))
 MESSAGE_MAX_CHARS = 4000
 
 # --- Domain -------------------------------------------------------------------------
