@@ -67,8 +67,7 @@ def assessments_apply_model(*, assessment_ids: list[int], top_up: int = 0) -> li
                     .order_by("pk"))
         now = timezone.now()
         for assessment in mine:
-            result = results.get(assessment.pk)
-            _model_merge(assessment, result=result, failed=result is None or bool(result.model_failed), now=now)
+            _model_merge(assessment, result=results.get(assessment.pk), now=now)
         # One UPDATE for the batch, then the (rare) escalations, which read the rows.
         Assessment.objects.bulk_update(mine, _APPLIED_FIELDS)
         for assessment in mine:
@@ -122,9 +121,10 @@ _APPLIED_FIELDS = ["toxicity", "level", "evidence", "score", "categories", "flag
                    "model_state", "model_done_at", "updated_at"]
 
 
-def _model_merge(assessment: Assessment, *, result, failed: bool, now: dt.datetime) -> None:
+def _model_merge(assessment: Assessment, *, result, now: dt.datetime) -> None:
     """Merge one model result into a claimed (locked) assessment, in memory: the model may
-    only raise a level or an action; a failure routes to review."""
+    only raise a level or an action; a failure (no result, or a degraded one) routes to
+    review."""
     from .engine import action_rank, level_rank, max_level
 
     if result is not None:
@@ -142,7 +142,7 @@ def _model_merge(assessment: Assessment, *, result, failed: bool, now: dt.dateti
         if action_rank(data["action"]) > action_rank(assessment.action):
             assessment.action = data["action"]
         assessment.versions = {**assessment.versions, **(data.get("versions") or {})}
-    if failed:
+    if result is None or result.model_failed:
         assessment.model_state = ModelState.FAILED
         if action_rank(assessment.action) < action_rank("review"):
             assessment.action = "review"

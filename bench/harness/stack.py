@@ -190,9 +190,12 @@ class Stack:
 
         try:
             with psycopg.connect(f"{self.pg_url}/postgres", autocommit=True) as conn:
-                rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.db_name,)).fetchall()
+                return self._backend_pids(conn)
         except Exception:
             return []
+
+    def _backend_pids(self, conn) -> list[int]:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.db_name,)).fetchall()
         return [r[0] for r in rows]
 
     def _pin_postgres(self, cores: str, every_s: float = 0.25) -> None:
@@ -205,9 +208,7 @@ class Stack:
             try:  # one connection for the whole run: a new one per poll would fork a backend each time
                 with psycopg.connect(f"{self.pg_url}/postgres", autocommit=True) as conn:
                     while not self._pinner_stop.wait(every_s):
-                        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
-                                            (self.db_name,)).fetchall()
-                        for pid in {r[0] for r in rows} - done:
+                        for pid in set(self._backend_pids(conn)) - done:
                             with contextlib.suppress(OSError):  # gone already
                                 os.sched_setaffinity(pid, want)
                                 done.add(pid)

@@ -148,13 +148,12 @@ def test_an_abandoned_claim_goes_back_to_the_outbox_and_its_late_results_are_dro
 def test_a_source_type_without_a_bulk_loader_is_read_one_by_one(make_user, settings):
     """source_texts falls back to the per-source loader; a source that is gone is absent,
     and the model layer then marks its assessment failed (review), never "no risk"."""
+    from chat.models import Conversation, Message
     from triage.reassess import assessments_apply_model
     from triage.services import source_texts
 
     settings.TRIAGE_SOURCE_TEXT_LOADERS = {}
     author = make_user()
-    from chat.models import Conversation, Message
-
     conversation = Conversation.objects.create()
     message = Message.objects.create(conversation=conversation, seq=1, sender=author, client_msg_id=uuid.uuid4(),
                                      body="hello there")
