@@ -24,7 +24,7 @@ from django.conf import settings
 from triage import lexicon as lx
 from triage import pii as pii_mod
 from triage.normalize import Normalized, normalize
-from triage.prefilter import may_match, required_literals
+from triage.prefilter import LiteralIndex, required_literals
 
 __all__ = [
     "LEVELS",
@@ -109,14 +109,26 @@ class Assessment:
 
 
 _IDIOMS = tuple((pattern, required_literals(pattern)) for pattern in lx.IDIOMS)
+# Every literal of every rule and idiom: one pass over a message says which occur.
+_LITERALS = LiteralIndex([rule.literals for rule in lx.RULES] + [literals for _, literals in _IDIOMS])
 
 
-def _mask_idioms(text: str) -> str:
-    """Blank idiom spans (same length, so offsets stay valid)."""
+def _may_match(literals: frozenset[str] | None, present: frozenset[str]) -> bool:
+    """False only when a pattern with these required literals cannot match a text in
+    which exactly `present` occur (triage/prefilter.py)."""
+    return literals is None or not literals.isdisjoint(present)
+
+
+def _mask_idioms(text: str) -> tuple[str, frozenset[str]]:
+    """Blank idiom spans (same length, so offsets stay valid). Returns the text and the
+    literals present in it."""
+    present = _LITERALS.present(text)
     for pattern, literals in _IDIOMS:
-        if may_match(literals, text) and pattern.search(text):
+        if _may_match(literals, present) and pattern.search(text):
             text = pattern.sub(lambda m: " " * len(m.group(0)), text)
-    return text
+            # Blanking can remove literals and, next to a space, make new ones (rare).
+            present = _LITERALS.present(text)
+    return text, present
 
 
 def _clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
@@ -177,11 +189,11 @@ def _about_someone_else(text: str, start: int, end: int) -> bool:
 
 
 def _risk(norm: Normalized, original: str) -> tuple[str, list[str], dict[str, bool], list[dict[str, Any]], float]:
-    text = _mask_idioms(norm.text)
+    text, present = _mask_idioms(norm.text)
     primaries: list[_Hit] = []
     modifiers: list[_Hit] = []
     for rule in lx.RULES:
-        if not may_match(rule.literals, text):
+        if not _may_match(rule.literals, present):
             continue  # none of the strings every match contains is in the text
         for m in rule.pattern.finditer(text):
             if m.end() == m.start():

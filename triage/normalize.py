@@ -101,6 +101,7 @@ _MULTI = [
 
 # "!" counts as a letter only between word characters ("d!e"), not as trailing punctuation.
 _TOKEN_RE = re.compile(r"[a-z0-9@$']+(?:!+[a-z0-9@$']+)*")
+_SPACES = re.compile(r"\s{2,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +123,18 @@ class Normalized:
 def _substitute(
     chars: list[str], offs: list[int], pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str]
 ) -> tuple[list[str], list[int]]:
-    """Regex replace on a char list while carrying original offsets along."""
+    """Regex replace on a char list while carrying original offsets along. Returns the
+    same lists when nothing is replaced (the usual case for most patterns)."""
     text = "".join(chars)
     out_c: list[str] = []
     out_o: list[int] = []
     pos = 0
+    replaced = False
     for m in pattern.finditer(text):
         new = repl(m)
         if new == m.group(0):
             continue
+        replaced = True
         out_c.extend(chars[pos : m.start()])
         out_o.extend(offs[pos : m.start()])
         first, last = offs[m.start()], offs[m.end() - 1]
@@ -140,6 +144,8 @@ def _substitute(
             out_c.append(ch)
             out_o.append(last if i == len(new) - 1 else first)
         pos = m.end()
+    if not replaced:
+        return chars, offs
     out_c.extend(chars[pos:])
     out_o.extend(offs[pos:])
     return out_c, out_o
@@ -180,6 +186,18 @@ def _fold(ch: str) -> str:
     return folded.translate(_HOMOGLYPHS).lower()
 
 
+def _ascii_fold_table() -> dict[int, str] | None:
+    """_fold for every ASCII character as one str.translate table, or None if some ASCII
+    character does not fold to exactly one character (then there is no fast path)."""
+    folded = {code: _fold(chr(code)) for code in range(128)}
+    if any(len(f) != 1 for f in folded.values()):
+        return None
+    return {code: f for code, f in folded.items() if f != chr(code)}
+
+
+_ASCII_FOLD = _ascii_fold_table()
+
+
 def normalize(text: str) -> Normalized:
     """Return the canonical lower-case form of ``text`` with an offset map.
 
@@ -188,19 +206,22 @@ def normalize(text: str) -> Normalized:
     squeeze letters repeated three or more times, expand slang and fix common
     misspellings, squeeze whitespace.
     """
-    chars: list[str] = []
-    offs: list[int] = []
-    for i, ch in enumerate(text):
-        folded = _fold(ch)
-        if len(folded) == 1:
-            chars.append(folded)
-            offs.append(i)
-        else:
-            for c in folded:
-                chars.append(c)
+    if _ASCII_FOLD is not None and text.isascii():
+        # Most messages: one character in, one out, so the offsets are the identity.
+        chars, offs = list(text.translate(_ASCII_FOLD)), list(range(len(text)))
+    else:
+        chars, offs = [], []
+        for i, ch in enumerate(text):
+            folded = _fold(ch)
+            if len(folded) == 1:
+                chars.append(folded)
                 offs.append(i)
+            else:
+                for c in folded:
+                    chars.append(c)
+                    offs.append(i)
     chars, offs = _substitute(chars, offs, _TOKEN_RE, lambda m: _fix_token(m.group(0)))
     for pattern, repl in _MULTI:
         chars, offs = _substitute(chars, offs, pattern, lambda m, r=repl: r)
-    chars, offs = _substitute(chars, offs, re.compile(r"\s{2,}"), lambda m: " ")
+    chars, offs = _substitute(chars, offs, _SPACES, lambda m: " ")
     return Normalized(text="".join(chars), offsets=tuple(offs), original_length=len(text))

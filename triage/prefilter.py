@@ -5,7 +5,9 @@ strings such that *every* match of the pattern contains at least one of them, or
 no such set can be proven (then the pattern always runs). The inline layer skips a rule
 whose literals are all absent from the text: a few substring tests instead of a regex scan
 over the whole message for each of ~70 rules, which was most of the inline layer's cost
-and ~10% of the server's CPU per chat message (docs/benchmarks.md).
+and ~10% of the server's CPU per chat message (docs/benchmarks.md). ``LiteralIndex`` finds
+which of all the rules' literals occur in a message in one regex pass, so each rule's test
+is a set intersection.
 
 Being wrong here would hide a risk phrase, so the analysis only ever answers what it can
 prove and gives up (None) on anything else: case-insensitive patterns, back-references,
@@ -16,6 +18,7 @@ tests/triage/test_prefilter.py checks it against generated matches of every rule
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 try:  # Python 3.11+: the parser is private but stable; without it nothing is filtered.
@@ -24,7 +27,7 @@ try:  # Python 3.11+: the parser is private but stable; without it nothing is fi
 except ImportError:  # pragma: no cover
     _p = _c = None
 
-__all__ = ["required_literals", "may_match"]
+__all__ = ["required_literals", "may_match", "LiteralIndex"]
 
 # A character class of more literal characters than this is not worth testing for.
 _MAX_CLASS = 4
@@ -48,6 +51,52 @@ def required_literals(pattern: re.Pattern[str]) -> frozenset[str] | None:
 def may_match(literals: frozenset[str] | None, text: str) -> bool:
     """False only when the pattern behind `literals` cannot match `text`."""
     return literals is None or any(s in text for s in literals)
+
+
+class LiteralIndex:
+    """Which of a fixed set of literals occur in a text, found in one regex pass.
+
+    Testing each rule's literals with `in` cost ~620 substring tests per message, most of
+    the inline layer's time, spent in the Python loop around them rather than the tests.
+    Here the literals form a trie, compiled to one pattern tried at every position inside
+    a lookahead (so overlapping occurrences are all seen). At each position it reports the
+    longest literal that starts there; every other literal starting there is a prefix of
+    that one, so `present` adds all the literals each reported one contains. The result is
+    exactly `{s for s in literals if s in text}` (tests/triage/test_prefilter.py)."""
+
+    def __init__(self, literal_sets: Iterable[frozenset[str] | None]) -> None:
+        literals = sorted({s for found in literal_sets if found for s in found})
+        self._within = {m: frozenset(s for s in literals if s in m) for m in literals}
+        self._pattern = re.compile(f"(?=({_trie_pattern(literals)}))") if literals else None
+
+    def present(self, text: str) -> frozenset[str]:
+        if self._pattern is None:
+            return frozenset()
+        found: set[str] = set()
+        for longest in set(self._pattern.findall(text)):
+            found |= self._within[longest]
+        return frozenset(found)
+
+
+def _trie_pattern(words: list[str]) -> str:
+    """A pattern matching exactly the given (non-empty) strings, longest first, shaped as a
+    trie: the branches at each node start with different characters, so at most one of
+    them proceeds and the scan at one position is linear in the longest word."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        branches = [re.escape(ch) + build(sub) for ch, sub in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        inner = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+        return f"(?:{inner})?" if "" in node else inner  # greedy: the longer word first
+
+    return build(trie)
 
 
 def _score(candidate: set[str]) -> tuple[int, int]:

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from triage import engine
 from triage import lexicon as lx
-from triage.prefilter import may_match, required_literals
+from triage import normalize as normalize_mod
+from triage.prefilter import LiteralIndex, may_match, required_literals
 
 from .cases import CONCERN, ESCALATE, NONE
 
@@ -82,7 +83,67 @@ def test_prefilter_changes_no_assessment(monkeypatch: pytest.MonkeyPatch) -> Non
     (on all 30,738 texts of the shared data sets when measured; a sample here)."""
     texts = _corpus()
     filtered = [engine.assess_inline(t).to_dict() for t in texts]
-    monkeypatch.setattr(engine, "may_match", lambda literals, text: True)
+    monkeypatch.setattr(engine, "_may_match", lambda literals, present: True)
     unfiltered = [engine.assess_inline(t).to_dict() for t in texts]
     assert len(texts) > 1000
     assert [i for i, (a, b) in enumerate(zip(filtered, unfiltered, strict=True)) if a != b] == []
+
+
+ALL_LITERALS = sorted({s for _, p in PATTERNS for s in (required_literals(p) or ())})
+
+
+def test_literal_index_finds_exactly_the_literals_in_each_text() -> None:
+    """The one-pass index answers what testing every literal with `in` would."""
+    index = LiteralIndex(required_literals(p) for _, p in PATTERNS)
+    for text in _corpus():
+        text = text.lower()
+        assert index.present(text) == {s for s in ALL_LITERALS if s in text}, text
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.lists(st.sampled_from(ALL_LITERALS) | st.text(alphabet="abdeilmnost '", max_size=4), max_size=12))
+def test_literal_index_on_overlapping_literals(parts: list[str]) -> None:
+    """Texts made of literals and fragments run together, so that occurrences overlap,
+    nest and share prefixes."""
+    index = LiteralIndex([frozenset(ALL_LITERALS)])
+    text = "".join(parts)
+    assert index.present(text) == {s for s in ALL_LITERALS if s in text}
+
+
+@pytest.mark.parametrize(
+    ("literals", "text", "expected"),
+    [
+        ({"kill", "kill myself", "ill"}, "i will kill myself", {"kill", "kill myself", "ill"}),
+        ({"a.b", "(c)"}, "a.b (c) axb", {"a.b", "(c)"}),  # regex metacharacters are literal
+        ({"aa"}, "aaa", {"aa"}),
+        ({"ab", "b"}, "xyz", set()),
+    ],
+)
+def test_literal_index_examples(literals: set[str], text: str, expected: set[str]) -> None:
+    assert LiteralIndex([frozenset(literals), None]).present(text) == expected
+
+
+def test_literal_index_of_nothing() -> None:
+    assert LiteralIndex([None]).present("anything") == frozenset()
+
+
+def _normalized_without_fast_path(monkeypatch: pytest.MonkeyPatch, texts: list[str]) -> list:
+    with monkeypatch.context() as m:
+        m.setattr(normalize_mod, "_ASCII_FOLD", None)
+        return [normalize_mod.normalize(t) for t in texts]
+
+
+def test_ascii_fast_path_normalizes_as_the_general_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """triage/normalize.py folds ASCII text with one table; the per-character path must
+    give the same text and offsets (mixed-case, backticks, leet, slang, spacing)."""
+    texts = [t for t in _corpus() if t.isascii()]
+    texts += ["I Want To `Die`", "k1ll  mys3lf\t\tTONIGHT", "s-h again", "SeWeR  SlIdE", "a" * 50, "", " `` "]
+    assert normalize_mod._ASCII_FOLD is not None
+    assert [normalize_mod.normalize(t) for t in texts] == _normalized_without_fast_path(monkeypatch, texts)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=80))
+def test_ascii_fast_path_on_any_ascii(text: str) -> None:
+    with pytest.MonkeyPatch.context() as m:
+        assert normalize_mod.normalize(text) == _normalized_without_fast_path(m, [text])[0]
