@@ -9,7 +9,7 @@ Runs on the original text (not the normalised one) so spans are exact.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 __all__ = ["PII_TYPES", "DEFAULT_REVIEW_TYPES", "find_pii", "redact"]
@@ -58,7 +58,31 @@ _ADDRESS = re.compile(
 _SCHOOL_GENERIC_CONTEXT = re.compile(r"\b(?:i go to|i'm at|im at|i attend|my school is|at school at)\s+$", re.IGNORECASE)
 
 
+_DIGIT = re.compile(r"\d")
+
+
+def _has_digit(text: str) -> bool:
+    return _DIGIT.search(text) is not None
+
+
+# A test every match of a pattern passes (a character it must contain): most chat messages
+# have no digit, "@" or "/", and then those patterns are not run (inline layer speed;
+# tests/triage/test_pii.py checks the answers are the same as running every pattern).
+_NEEDS: dict[re.Pattern[str], Callable[[str], bool]] = {
+    _EMAIL: lambda text: "@" in text,
+    _HANDLE: lambda text: "@" in text,
+    _PHONE: _has_digit,
+    _POSTCODE: _has_digit,
+    _ADDRESS: _has_digit,
+    _URL_SOCIAL: lambda text: "/" in text,
+    _URL: lambda text: ":" in text or "." in text,  # "https://" or "www."
+}
+
+
 def _spans(pattern: re.Pattern[str], text: str, kind: str, group: str | int = 0) -> Iterable[dict[str, Any]]:
+    need = _NEEDS.get(pattern)
+    if need is not None and not need(text):
+        return
     for m in pattern.finditer(text):
         s, e = m.span(group)
         if e > s:

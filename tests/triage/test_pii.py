@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import pytest
 from django.test import override_settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from triage import pii as pii_mod
 from triage.engine import assess_inline
 from triage.pii import find_pii, redact
+
+from .test_prefilter import _corpus
 
 
 @pytest.mark.parametrize(
@@ -63,3 +68,23 @@ def test_pii_routes_to_review() -> None:
     assert a.action == "review" and a.level == "none"
     with override_settings(TRIAGE_PII_REVIEW_TYPES=()):
         assert assess_inline("text 07700900123").action == "allow"
+
+
+def _without_guards(texts: list[str]) -> list[list[dict]]:
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(pii_mod, "_NEEDS", {})
+        return [find_pii(t) for t in texts]
+
+
+def test_skipped_patterns_change_no_answer() -> None:
+    """find_pii skips a pattern when the text lacks a character all its matches contain
+    (triage/pii.py, _NEEDS); the answers are those of running every pattern."""
+    texts = [*_corpus(), "text me on 07700 900123", "jess.smith99@gmail.com", "https://x.com/jess", "www.example.org",
+             "14 Acacia Avenue, SW1A 1AA", "follow me @jess_x99", "add me on snap: jessy_22", "0207 946 0018"]
+    assert [find_pii(t) for t in texts] == _without_guards(texts)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.text(alphabet="aeiost SWAJ@./:+-()0147_", max_size=60))
+def test_skipped_patterns_on_generated_text(text: str) -> None:
+    assert find_pii(text) == _without_guards([text])[0]
