@@ -89,11 +89,29 @@ async def deliver(pushes: list[tuple[str, dict[str, Any]]]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    run: list[tuple[str, dict[str, Any]]] = []  # consecutive plain pushes: one batch
     for group, message in pushes:
         if message.get(COALESCE):
+            await _layer_send_many(layer, run)
+            run = []
             await _Coalescer.for_loop().add(group, message["text"])
         else:
+            run.append((group, message))
+    await _layer_send_many(layer, run)
+
+
+async def _layer_send_many(layer, sends: list[tuple[str, dict[str, Any]]]) -> None:
+    """The product's layer publishes a batch in one round trip (config/layers.py); other
+    layers (in-memory, the core Redis layer) get the pushes one by one."""
+    many = getattr(layer, "group_send_many", None)
+    if many is None or len(sends) < 2:
+        for group, message in sends:
             await _layer_send(layer, group, message)
+        return
+    try:
+        await many(sends)
+    except Exception as exc:
+        logger.warning("channel layer send to %s failed: %s", ", ".join(g for g, _ in sends), type(exc).__name__)
 
 
 async def _layer_send(layer, group: str, message: dict[str, Any]) -> None:
