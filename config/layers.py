@@ -50,8 +50,11 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):
     async def group_send_many(self, sends: list[tuple[str, dict[str, Any]]]) -> None:
         """Publish each (group, message) in order, in as few round trips as the queue
         allows; raises the error of the first failed round trip."""
-        futures = [self._publisher(group).add(self._group_channel(group), self.serialize(message))
-                   for group, message in sends]
+        loop_layer = self._get_layer()
+        futures = []
+        for group, message in sends:
+            channel = loop_layer._get_group_channel_name(group)
+            futures.append(self._publisher(loop_layer._get_shard(channel)).add(channel, self.serialize(message)))
         error: BaseException | None = None
         for future in futures:  # every one awaited, so no failure goes unretrieved
             try:
@@ -61,12 +64,7 @@ class PubSubChannelLayer(RedisPubSubChannelLayer):
         if error is not None:
             raise error
 
-    def _group_channel(self, group: str) -> str:
-        return self._get_layer()._get_group_channel_name(group)
-
-    def _publisher(self, group: str) -> _ShardPublisher:
-        loop_layer = self._get_layer()
-        shard = loop_layer._get_shard(loop_layer._get_group_channel_name(group))
+    def _publisher(self, shard: Any) -> _ShardPublisher:
         key = (asyncio.get_running_loop(), id(shard))
         publisher = self._publishers.get(key)
         if publisher is None or publisher.shard is not shard:
