@@ -24,7 +24,7 @@ from django.conf import settings
 from triage import lexicon as lx
 from triage import pii as pii_mod
 from triage.normalize import Normalized, normalize
-from triage.prefilter import LiteralIndex, required_literals
+from triage.prefilter import LiteralIndex, may_match_present, required_literals
 
 __all__ = [
     "LEVELS",
@@ -113,18 +113,12 @@ _IDIOMS = tuple((pattern, required_literals(pattern)) for pattern in lx.IDIOMS)
 _LITERALS = LiteralIndex([rule.literals for rule in lx.RULES] + [literals for _, literals in _IDIOMS])
 
 
-def _may_match(literals: frozenset[str] | None, present: frozenset[str]) -> bool:
-    """False only when a pattern with these required literals cannot match a text in
-    which exactly `present` occur (triage/prefilter.py)."""
-    return literals is None or not literals.isdisjoint(present)
-
-
 def _mask_idioms(text: str) -> tuple[str, frozenset[str]]:
     """Blank idiom spans (same length, so offsets stay valid). Returns the text and the
     literals present in it."""
     present = _LITERALS.present(text)
     for pattern, literals in _IDIOMS:
-        if _may_match(literals, present) and pattern.search(text):
+        if may_match_present(literals, present) and pattern.search(text):
             text = pattern.sub(lambda m: " " * len(m.group(0)), text)
             # Blanking can remove literals and, next to a space, make new ones (rare).
             present = _LITERALS.present(text)
@@ -193,7 +187,7 @@ def _risk(norm: Normalized, original: str) -> tuple[str, list[str], dict[str, bo
     primaries: list[_Hit] = []
     modifiers: list[_Hit] = []
     for rule in lx.RULES:
-        if not _may_match(rule.literals, present):
+        if not may_match_present(rule.literals, present):
             continue  # none of the strings every match contains is in the text
         for m in rule.pattern.finditer(text):
             if m.end() == m.start():

@@ -27,7 +27,7 @@ try:  # Python 3.11+: the parser is private but stable; without it nothing is fi
 except ImportError:  # pragma: no cover
     _p = _c = None
 
-__all__ = ["required_literals", "may_match", "LiteralIndex"]
+__all__ = ["required_literals", "may_match", "may_match_present", "LiteralIndex"]
 
 # A character class of more literal characters than this is not worth testing for.
 _MAX_CLASS = 4
@@ -51,6 +51,11 @@ def required_literals(pattern: re.Pattern[str]) -> frozenset[str] | None:
 def may_match(literals: frozenset[str] | None, text: str) -> bool:
     """False only when the pattern behind `literals` cannot match `text`."""
     return literals is None or any(s in text for s in literals)
+
+
+def may_match_present(literals: frozenset[str] | None, present: frozenset[str]) -> bool:
+    """may_match, given the literals `present` in the text (LiteralIndex.present)."""
+    return literals is None or not literals.isdisjoint(present)
 
 
 class LiteralIndex:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from triage import engine
 from triage import lexicon as lx
 from triage import normalize as normalize_mod
-from triage.prefilter import LiteralIndex, may_match, required_literals
+from triage.prefilter import LiteralIndex, may_match, may_match_present, required_literals
 
 from .cases import CONCERN, ESCALATE, NONE
 
@@ -83,7 +83,7 @@ def test_prefilter_changes_no_assessment(monkeypatch: pytest.MonkeyPatch) -> Non
     (on all 30,738 texts of the shared data sets when measured; a sample here)."""
     texts = _corpus()
     filtered = [engine.assess_inline(t).to_dict() for t in texts]
-    monkeypatch.setattr(engine, "_may_match", lambda literals, present: True)
+    monkeypatch.setattr(engine, "may_match_present", lambda literals, present: True)
     unfiltered = [engine.assess_inline(t).to_dict() for t in texts]
     assert len(texts) > 1000
     assert [i for i, (a, b) in enumerate(zip(filtered, unfiltered, strict=True)) if a != b] == []
@@ -95,9 +95,12 @@ ALL_LITERALS = sorted({s for _, p in PATTERNS for s in (required_literals(p) or 
 def test_literal_index_finds_exactly_the_literals_in_each_text() -> None:
     """The one-pass index answers what testing every literal with `in` would."""
     index = LiteralIndex(required_literals(p) for _, p in PATTERNS)
+    literal_sets = [required_literals(p) for _, p in PATTERNS]
     for text in _corpus():
         text = text.lower()
-        assert index.present(text) == {s for s in ALL_LITERALS if s in text}, text
+        present = index.present(text)
+        assert present == {s for s in ALL_LITERALS if s in text}, text
+        assert [may_match_present(ls, present) for ls in literal_sets] == [may_match(ls, text) for ls in literal_sets]
 
 
 @settings(max_examples=300, deadline=None, database=None)
