@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from accounts.tokens import token_lookup
 from config import realtime
 from config.exceptions import ServiceError
+from config.layers import InvalidPayload
 from config.realtime import role_group, user_group
 
 from . import layer_watch, revalidate, sockets, wsproto
@@ -72,6 +73,17 @@ def _token_user(key: str):
     if token is None:
         return None, None
     return token.user, token.id
+
+
+@in_thread_pool  # built once: wrapping per frame cost more than the frame's json.loads
+def _call_in_pool(user, route: wsproto.Route, frame: dict[str, Any], pushes: list) -> wsproto.WsResult:
+    # Pushes the handler's services make after commit are kept in `pushes` and sent
+    # from the event loop (realtime.collect), also when the handler fails afterwards.
+    with realtime.collect() as collected:
+        try:
+            return wsproto.as_result(route.handler(user, frame))
+        finally:
+            pushes.extend(collected)
 
 
 class TokenBucket:
@@ -133,6 +145,11 @@ class ClientConsumer(NoConnectionHopDispatch, AsyncWebsocketConsumer):
                 if failures > LAYER_RETRY_LIMIT:
                     raise  # give up: the socket closes and the client reconnects elsewhere
                 await asyncio.sleep(0.5)
+                continue
+            except InvalidPayload as exc:
+                # Not sealed with our keys (a process on other keys, or tampering): drop
+                # that push, keep the socket; pushes are hints and the client resyncs.
+                logger.warning("dropped a channel-layer push: %s", exc)
                 continue
             if failures:
                 self.layer_recovered()
@@ -241,7 +258,7 @@ class ClientConsumer(NoConnectionHopDispatch, AsyncWebsocketConsumer):
             return
         pushes: list = []
         try:
-            result = await in_thread_pool(self._call)(route, frame, pushes)
+            result = await _call_in_pool(self.user, route, frame, pushes)
         except ServiceError as exc:
             await realtime.deliver(pushes)  # whatever committed before the error still goes out
             await self._send(ws_error_from(exc, ref))
@@ -254,15 +271,6 @@ class ClientConsumer(NoConnectionHopDispatch, AsyncWebsocketConsumer):
             return
         await realtime.deliver(pushes)
         await self._apply(result)
-
-    def _call(self, route: wsproto.Route, frame: dict[str, Any], pushes: list) -> wsproto.WsResult:
-        # Pushes the handler's services make after commit are kept in `pushes` and sent
-        # from the event loop (realtime.collect), also when the handler fails afterwards.
-        with realtime.collect() as collected:
-            try:
-                return wsproto.as_result(route.handler(self.user, frame))
-            finally:
-                pushes.extend(collected)
 
     async def _apply(self, result: wsproto.WsResult) -> None:
         for group in result.join:

@@ -149,3 +149,75 @@ def test_a_cancelled_sender_does_not_strand_the_pushes_behind_it():
         return got
 
     assert 2 in async_to_sync(scenario)()
+
+
+# --- sealing (AES-256-GCM) --------------------------------------------------------------
+def test_a_sealed_payload_opens_with_any_configured_key_and_nothing_else():
+    from config.layers import AesGcmCrypter, InvalidPayload
+
+    old, new = AesGcmCrypter(["old-secret"]), AesGcmCrypter(["new-secret", "old-secret"])
+    sealed = old.encrypt(b"chat text")
+    assert b"chat text" not in sealed
+    assert new.decrypt(sealed) == b"chat text"  # rotation: the new list still opens the old key's pushes
+    assert old.encrypt(b"chat text") != sealed  # a fresh nonce every time
+    with pytest.raises(InvalidPayload):
+        AesGcmCrypter(["another-secret"]).decrypt(sealed)
+    tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])
+    with pytest.raises(InvalidPayload):
+        old.decrypt(tampered)
+    for junk in (b"", b"\x01short", b"gAAAAA-a-fernet-token" * 3):
+        with pytest.raises(InvalidPayload):
+            old.decrypt(junk)
+    with pytest.raises(ValueError):
+        AesGcmCrypter("one-string-is-not-a-list")
+
+
+@pytest.mark.real
+def test_what_crosses_redis_is_sealed_and_a_foreign_push_is_refused():
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from config.layers import InvalidPayload
+
+    layer = _pubsub_layer()
+
+    async def scenario() -> tuple[bytes, dict]:
+        channel = await layer.new_channel()
+        await layer.group_add("sealed", channel)
+        group_channel = layer._get_layer()._get_group_channel_name("sealed")
+        spy = aioredis.from_url(settings.REDIS_URL)
+        pubsub = spy.pubsub()
+        await pubsub.subscribe(group_channel)
+        await pubsub.get_message(timeout=1)  # the subscribe confirmation
+        await layer.group_send("sealed", {"type": "client.event", "text": "I feel unsafe tonight"})
+        wire = (await pubsub.get_message(timeout=2))["data"]
+        received = await asyncio.wait_for(layer.receive(channel), 2)
+        await spy.publish(group_channel, b"\x01" + b"0" * 40)  # not sealed with our key
+        with pytest.raises(InvalidPayload):
+            await asyncio.wait_for(layer.receive(channel), 2)
+        await pubsub.aclose()
+        await spy.aclose()
+        await layer.group_discard("sealed", channel)
+        return wire, received
+
+    wire, received = async_to_sync(scenario)()
+    assert received["text"] == "I feel unsafe tonight"
+    assert b"unsafe" not in wire
+
+
+def test_a_socket_drops_a_push_it_cannot_open_and_keeps_receiving():
+    from api.consumers import ClientConsumer
+    from config.layers import InvalidPayload
+
+    consumer = ClientConsumer()
+    results = iter([InvalidPayload("no key opens this channel-layer payload"), {"type": "client.event", "text": "x"}])
+
+    async def reader():
+        item = next(results)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    consumer.channel_receive = reader
+    assert async_to_sync(consumer.channel_receive)() == {"type": "client.event", "text": "x"}
