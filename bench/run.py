@@ -104,7 +104,7 @@ async def run_scenarios(ctx, names: list[str]) -> dict:
 
 def main() -> None:
     args = parse()
-    from bench.harness.procstat import loadavg, machine
+    from bench.harness.procstat import loadavg, machine, speed_probe
     from bench.harness.stack import Layout, Stack
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -130,7 +130,7 @@ def main() -> None:
         unknown = set(names) - {"steady", "ladder", "crisis", "forum", "reconnect", "triage", "echo"}
         if unknown:
             sys.exit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
-    result = {"machine": machine(), "args": vars(args), "layout": layout.describe(), "started": stamp,
+    result = {"machine": {**machine(), "speed_probe_ms_before": speed_probe(layout.asgi)}, "args": vars(args), "layout": layout.describe(), "started": stamp,
               "settings_changed_for_load": {"WS_RATE_PER_S": stack.env["WS_RATE_PER_S"], "WS_RATE_BURST": stack.env["WS_RATE_BURST"],
                                             "CHAT_MESSAGE_RATE": "1000000 (bench/harness/settings.py)",
                                             "THROTTLE_USER": stack.env["THROTTLE_USER"]}}
@@ -148,6 +148,7 @@ def main() -> None:
     finally:
         stack.stop()
         result["machine"]["loadavg_after"] = loadavg()
+        result["machine"]["speed_probe_ms_after"] = speed_probe(layout.asgi)
         path = run_dir / "result.json"
         path.write_text(json.dumps(result, indent=1, default=str))
         print(f"wrote {path}")
@@ -160,7 +161,9 @@ def main() -> None:
 
 
 def summary(result: dict) -> str:
-    lines = [f"machine: {result['machine']['cpu_model']} x{result['machine']['cores']}, load {result['machine']['loadavg_before']}"]
+    m = result["machine"]
+    lines = [f"machine: {m['cpu_model']} x{m['cores']}, load {m['loadavg_before']}; speed probe "
+             f"{m.get('speed_probe_ms_before')} ms before, {m.get('speed_probe_ms_after')} after (lower is faster)"]
     for name, r in (result.get("results") or {}).items():
         if not isinstance(r, dict):
             lines.append(f"{name}: {r}")

@@ -1,8 +1,8 @@
-"""The product's channel layer: channels_redis' pub/sub layer, with two changes.
+"""The product's channel layer: channels_redis' pub/sub layer, with three changes.
 
 **A group push is decoded once per process.** Redis delivers a group push to a process
 once, and the pub/sub layer hands that same payload (bytes) to every subscribed socket of
-the process; each socket's `receive` then decrypts (Fernet) and unpacks it again. For a
+the process; each socket's `receive` then decrypts and unpacks it again. For a
 forum thread watched by 200 sockets that was 200 decryptions per post, and a post burst
 spent much of the server's time in them. Here the last few decoded payloads are kept by
 their bytes (the same object, so the lookup is a cached hash and an identity compare), and

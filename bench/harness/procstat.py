@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -72,6 +74,39 @@ def machine() -> dict:
     mem = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), 0)
     return {"cpu_model": model, "cores": os.cpu_count(), "mem_gib": round(mem / 1024 / 1024, 1),
             "kernel": os.uname().release, "loadavg_before": loadavg()}
+
+
+# A fixed pure-Python workload (loops, dicts, JSON, a regex): what the server's own code
+# does, without I/O. This machine type's speed drifted by 20-30% between runs of the same
+# code, so each result records how fast the box was before and after its load.
+_PROBE = """
+import json, re, time
+word = re.compile(r"\\b(?:end|hurt|unsafe)\\w*")
+doc = {"type": "message.new", "conversation": 12, "seq": 345, "body": "I feel unsafe at home tonight " * 4}
+best = None
+for _ in range(3):
+    t = time.perf_counter()
+    total = 0
+    for i in range(300_000):
+        total += i % 7
+    for _ in range(20_000):
+        text = json.dumps(doc)
+        total += len(json.loads(text)) + len(word.findall(text))
+    ms = (time.perf_counter() - t) * 1000
+    best = ms if best is None else min(best, ms)
+print(round(best, 1))
+"""
+
+
+def speed_probe(core: str | None) -> float | None:
+    """Milliseconds for _PROBE (best of three) on `core` (the ASGI server's), or None."""
+    cmd = [sys.executable, "-c", _PROBE]
+    if core is not None:
+        cmd = ["taskset", "-c", str(core), *cmd]
+    try:
+        return float(subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
 
 
 class CpuMeter:

@@ -20,7 +20,8 @@ def _g(d: dict, *keys, default="–"):
 def render(result: dict) -> str:
     m = result["machine"]
     out = [f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['mem_gib']} GiB, kernel {m['kernel']}; "
-           f"load average before {m['loadavg_before']}, after {m.get('loadavg_after')}.", ""]
+           f"load average before {m['loadavg_before']}, after {m.get('loadavg_after')}; speed probe "
+           f"{m.get('speed_probe_ms_before', '–')} ms before, {m.get('speed_probe_ms_after', '–')} after.", ""]
     res = result.get("results", {})
     out += ["| scenario | sockets | offered msg/s | sent | delivered | errored | lost | delivery p50 / p99 / max ms | "
             "ack p99 ms | ASGI RSS KB/socket | ASGI CPU ms/msg | model worker CPU ms/assessment | ASGI core busy | load avg |",
