@@ -44,6 +44,9 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--step-s", type=float, default=10)
     ap.add_argument("--rates", default=",".join(map(str, LADDER_RATES)), help="ladder steps, msgs/s")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--client-gc", choices=["quiet", "default"], default="quiet",
+                    help="the load client's collector during load: frozen and a 50,000 young-generation "
+                         "threshold (quiet), or Python's defaults (bench/harness/clientgc.py)")
     ap.add_argument("--profile", action="store_true",
                     help="py-spy record the ASGI processes during the load phase (collapsed stacks in the run folder)")
     ap.add_argument("--docs", action="store_true", help="also copy the PNGs to docs/benchmarks/")
@@ -174,7 +177,9 @@ def summary(result: dict) -> str:
             lines.append(f"{name}: {r['sockets']} sockets, {c['sent']} sent {c['delivered']} delivered {c['errored']} errored "
                          f"{c['lost']} lost; delivery p50 {d.get('p50')} p99 {d.get('p99')} max {d.get('max')} ms; "
                          f"RSS/socket {r['asgi_rss']['per_socket_kb']} KB; asgi {r.get('asgi_cpu_ms_per_message')} ms CPU/msg; "
-                         f"model worker {r.get('model_worker_cpu_ms_per_assessment')} ms CPU/assessment")
+                         f"model worker {r.get('model_worker_cpu_ms_per_assessment')} ms CPU/assessment; client send lag "
+                         f"p99 {c.get('client_send_lag_ms', {}).get('p99')} ms, client GC longest "
+                         f"{(r.get('client_gc') or {}).get('max_ms')} ms")
             if "crisis" in c:
                 k = c["crisis"]
                 lines.append(f"   crisis: {k['sent']} sent, escalation.new {k['escalation_delivered']} "

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from . import data, metrics, plot
+from .clientgc import ClientGc
 from .loadgen import Gen, PostRec, Sock, connect_all, http_post
 from .procstat import CpuMeter, loadavg, rss_bytes, tree
 
@@ -23,6 +24,13 @@ class Ctx:
     def __init__(self, stack, args, run_dir: Path, stamp: str) -> None:
         self.stack, self.args, self.run_dir, self.stamp = stack, args, run_dir, stamp
         self.prefix_n = 0
+        self.client_gc = ClientGc()
+
+    def load_starts(self) -> None:
+        """The sockets are up: settle this process's collector (bench/harness/clientgc.py)."""
+        if getattr(self.args, "client_gc", "quiet") == "quiet":
+            self.client_gc.quiet()
+        self.client_gc.take()  # from here on: the collections during load
 
     def partial(self, results: dict) -> None:
         (self.run_dir / "partial.json").write_text(json.dumps(results, default=str))
@@ -193,12 +201,14 @@ async def chat_run(ctx: Ctx, *, name: str, sessions: int, duration: float, crisi
     if storm:
         marks = [(storm["at"], "all sockets drop"), (storm["at"] + storm["window_s"], "reconnects done")]
         extra_tasks.append(asyncio.create_task(_storm(chat_socks + gen.clinicians, storm)))
+    ctx.load_starts()
     spies = _profile_start(ctx, name, duration)
     t_load = time.monotonic()
     await gen.open_loop(chat_socks, lambda _el: rate, duration, crisis_p=crisis_p, phase_fn=phase_fn)
     for t in extra_tasks:
         await t
     _profile_stop(spies)
+    client_gc = ctx.client_gc.take()
     await gen.drain(20 if not storm else 40, need_esc=bool(clinicians), clinicians=1)
     if storm:
         await _wait_synced(chat_socks, 30)
@@ -216,7 +226,7 @@ async def chat_run(ctx: Ctx, *, name: str, sessions: int, duration: float, crisi
         "chat": metrics.chat_summary(recs),
         "cpu": meter.diff(meter.series[0], meter.series[-1]),
         "frames_received": dict(gen.frames), "error_frames": dict(gen.errors), "other_errors": gen.other_errors[:5],
-        "client_errors": dict(gen.client_errors),
+        "client_errors": dict(gen.client_errors), "client_gc": client_gc,
     }
     delivered = result["chat"]["delivered"]
     if delivered:
@@ -386,6 +396,7 @@ async def ladder(ctx: Ctx, *, echo: bool, sessions: int, step_s: float, rates: l
     if not echo:
         await _wait_synced(socks, 30)
     await asyncio.sleep(1)
+    ctx.load_starts()
     meter = ctx.meter()
     meter.start()
     stop = asyncio.Event()
@@ -404,6 +415,7 @@ async def ladder(ctx: Ctx, *, echo: bool, sessions: int, step_s: float, rates: l
         cpu = meter.window(t0, t1)
         delivered_rate = s["delivered"] / step_s
         row = {"offered": rate, "delivered_per_s": round(delivered_rate, 1), "lost_or_late": s["lost"],
+               "client_gc": ctx.client_gc.take(),
                "errored": s["errored"], "p50_ms": s["delivery_ms"].get("p50"), "p99_ms": s["delivery_ms"].get("p99"),
                "client_lag_p99_ms": s["client_send_lag_ms"].get("p99"), "cpu_s": cpu["cpu_s"],
                "core_util": {k: v["util"] for k, v in cpu["cores"].items()}, "loadavg": loadavg()}
