@@ -151,17 +151,17 @@ def test_a_cancelled_sender_does_not_strand_the_pushes_behind_it():
     assert 2 in async_to_sync(scenario)()
 
 
-# --- sealing (AES-256-GCM) --------------------------------------------------------------
+# --- sealing (AES-256-GCM-SIV) ----------------------------------------------------------
 def test_a_sealed_payload_opens_with_any_configured_key_and_nothing_else():
-    from config.layers import AesGcmCrypter, InvalidPayload
+    from config.layers import AesGcmSivCrypter, InvalidPayload
 
-    old, new = AesGcmCrypter(["old-secret"]), AesGcmCrypter(["new-secret", "old-secret"])
+    old, new = AesGcmSivCrypter(["old-secret"]), AesGcmSivCrypter(["new-secret", "old-secret"])
     sealed = old.encrypt(b"chat text")
     assert b"chat text" not in sealed
     assert new.decrypt(sealed) == b"chat text"  # rotation: the new list still opens the old key's pushes
     assert old.encrypt(b"chat text") != sealed  # a fresh nonce every time
     with pytest.raises(InvalidPayload):
-        AesGcmCrypter(["another-secret"]).decrypt(sealed)
+        AesGcmSivCrypter(["another-secret"]).decrypt(sealed)
     tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])
     with pytest.raises(InvalidPayload):
         old.decrypt(tampered)
@@ -169,7 +169,7 @@ def test_a_sealed_payload_opens_with_any_configured_key_and_nothing_else():
         with pytest.raises(InvalidPayload):
             old.decrypt(junk)
     with pytest.raises(ValueError):
-        AesGcmCrypter("one-string-is-not-a-list")
+        AesGcmSivCrypter("one-string-is-not-a-list")
 
 
 @pytest.mark.real
