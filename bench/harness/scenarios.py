@@ -27,9 +27,9 @@ class Ctx:
         self.client_gc = ClientGc()
 
     def settle_client(self) -> None:
-        """The sockets are up: settle this process's collector (bench/harness/clientgc.py).
-        Called a second or two before load starts: its full collection takes ~0.2 s with
-        2,000 sockets, and the first messages must not wait for it."""
+        """The sockets are up: settle this process's collector (bench/harness/clientgc.py),
+        unless --client-gc default. Called a second or two before load starts, so the first
+        messages do not wait for its full collection."""
         if getattr(self.args, "client_gc", "quiet") == "quiet":
             self.client_gc.quiet()
 
