@@ -45,7 +45,7 @@ run: install models
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py seed_demo
 	@echo "Serving on http://$(HOST):$(PORT)  (API docs: /api/v1/docs/, health: /healthz)"
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket-max-message-size 1048576 --websocket-max-frame-size 1048576 config.asgi:application
+	$(PY) -m config.serve -b $(HOST) -p $(PORT) --websocket-max-message-size 1048576 --websocket-max-frame-size 1048576 config.asgi:application
 
 services:
 	bash scripts/ensure-services.sh

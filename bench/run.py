@@ -36,6 +36,8 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--duration", type=float, default=60, help="seconds of load")
     ap.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
     ap.add_argument("--asgi-procs", type=int, default=1)
+    ap.add_argument("--event-loop", choices=["uvloop", "asyncio"], default="uvloop",
+                    help="Daphne's event loop (config/serve.py; ASGI_EVENT_LOOP), for the product and the echo baseline")
     ap.add_argument("--layer", choices=["pubsub", "core"], default="pubsub",
                     help="the CHANNEL_LAYER setting: pubsub (product default, RedisPubSubChannelLayer) or core (RedisChannelLayer)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
@@ -116,6 +118,7 @@ def main() -> None:
     layout = Layout(pin=not args.no_pin)
     stack = Stack(run_dir=run_dir, layout=layout, layer=args.layer)
     # This process is the load client (and creates the data): same settings and database.
+    stack.env["ASGI_EVENT_LOOP"] = args.event_loop
     os.environ.update(stack.env)
     os.environ["TRIAGE_MODEL_DISPATCH"] = "0"  # setup data needs no model pass; the servers dispatch it
     if layout.client:

@@ -312,7 +312,7 @@ def daphne_servers(transactional_db):
         urls = []
         for _ in range(n):
             port = _free_port()
-            cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+            cmd = [sys.executable, "-m", "config.serve", "-b", "127.0.0.1", "-p", str(port),
                    "--websocket-max-message-size", str(1024 * 1024), "config.asgi:application"]
             cm = _spawn(cmd, f"daphne-{port}.log", process_env())
             cm.__enter__()

@@ -105,7 +105,7 @@ def celery_beat_proc(env: dict[str, str], tmp: Path) -> Proc:
 
 def daphne_proc(env: dict[str, str]) -> tuple[Proc, str]:
     port = _free_port()
-    proc = Proc([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+    proc = Proc([sys.executable, "-m", "config.serve", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
                 f"fault-daphne-{port}", env)
     return proc, f"ws://127.0.0.1:{port}/ws/"
 

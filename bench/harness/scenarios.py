@@ -264,7 +264,7 @@ async def chat_run(ctx: Ctx, *, name: str, sessions: int, duration: float, crisi
         extra["forum post→watchers"] = [
             {"t": p["t"], "p99": p["p99"]} for p in _post_series(gen, t_load)]
     plot.latency_throughput(ctx.png(name), f"{name}: {sessions} sessions, {len(all_socks)} sockets, {rate:.0f} msg/s offered "
-                            f"({args.server}, {args.asgi_procs} proc, layer={args.layer})", ser, marks=marks, extra=extra,
+                            f"({args.server} on {args.event_loop}, {args.asgi_procs} proc, layer={args.layer})", ser, marks=marks, extra=extra,
                             cpu=result["cpu_series"], threshold_ms=50)
     result["plot"] = str(ctx.png(name))
     result["wall_s"] = round(t_end - t_load, 1)
@@ -438,7 +438,7 @@ async def ladder(ctx: Ctx, *, echo: bool, sessions: int, step_s: float, rates: l
     ser = metrics.series(recs, t_load)
     cpu_series = [{"t": round(c["t"] - t_load, 1), **{k: v for k, v in c.items() if k != "t"}} for c in meter.utilisation_series()]
     plot.latency_throughput(ctx.png(name), f"{'echo baseline' if echo else 'product'} capacity ladder: {sessions} sessions, "
-                            f"{len(socks)} sockets ({args.server}, {args.asgi_procs} proc{' pinned to 1 core' if st.layout.pin else ''})",
+                            f"{len(socks)} sockets ({args.server} on {args.event_loop}, {args.asgi_procs} proc{' pinned to 1 core' if st.layout.pin else ''})",
                             ser, threshold_ms=p99_limit_ms, cpu=cpu_series)
     await _close_all(socks)
     st.stop_asgi()

@@ -147,9 +147,11 @@ class Stack:
             port = free_port()
             if server == "uvicorn":
                 cmd = [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--ws", "websockets",
-                       "--lifespan", "off", "--no-access-log", "--log-level", "warning", "--ws-ping-interval", "0"]
+                       "--lifespan", "off", "--no-access-log", "--log-level", "warning", "--ws-ping-interval", "0",
+                       "--loop", self.env.get("ASGI_EVENT_LOOP", "uvloop")]
             else:
-                cmd = [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--websocket_timeout", "86400",
+                # config.serve: Daphne's own command line, on the event loop ASGI_EVENT_LOOP names.
+                cmd = [PY, "-m", "config.serve", "-b", "127.0.0.1", "-p", str(port), "--websocket_timeout", "86400",
                        "--websocket-max-message-size", str(1024 * 1024), app]
             self._spawn(f"asgi-{i}", cmd, self.layout.asgi, log_name=f"{tag or 'asgi'}-asgi-{i}")
             self.asgi_urls.append(f"http://127.0.0.1:{port}")

@@ -40,7 +40,8 @@ def _daphne_pid(port: int) -> int:
                 cmd = f.read().split(b"\0")
         except OSError:
             continue
-        if b"daphne" in b" ".join(cmd) and str(port).encode() in cmd:
+        joined = b" ".join(cmd)  # `python -m config.serve` (tests/conftest.py) or plain daphne
+        if (b"config.serve" in joined or b"daphne" in joined) and str(port).encode() in cmd:
             return int(pid)
     raise RuntimeError("daphne process not found")
 

@@ -1,0 +1,51 @@
+"""Daphne, with uvloop as its event loop: `python -m config.serve [daphne's arguments]`.
+
+Daphne runs Twisted on an asyncio loop that it creates when `daphne.server` is imported,
+so the loop implementation must be chosen before that import; a setting read by the
+application would come too late. Everything else is Daphne's own command line, unchanged.
+
+Why (issue 7, docs/benchmarks.md): half of the ASGI process's CPU under chat load is the
+event loop (Twisted's websocket frames, channels_redis's publishes and subscription reads,
+the hand-offs to and from the handler threads). uvloop runs the loop's scheduling and the
+Redis connections' transports in C.
+
+ASGI_EVENT_LOOP=asyncio keeps the standard library's loop (and so does a machine
+without uvloop installed, with a warning): the two are interchangeable for the
+application, which never depends on the loop's type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+logger = logging.getLogger(__name__)
+
+
+def install_event_loop(choice: str | None = None) -> str:
+    """Install the event loop policy named by `choice` (or ASGI_EVENT_LOOP, default
+    uvloop) and return the one in effect: "uvloop" or "asyncio"."""
+    choice = (choice or os.environ.get("ASGI_EVENT_LOOP") or "uvloop").strip().lower()
+    if choice not in ("uvloop", "asyncio"):
+        raise SystemExit(f"ASGI_EVENT_LOOP must be uvloop or asyncio, not {choice!r}")
+    if choice == "asyncio":
+        return "asyncio"
+    try:
+        import uvloop
+    except ImportError:
+        logger.warning("uvloop is not installed; serving on asyncio's own event loop")
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return "uvloop"
+
+
+def main() -> None:
+    install_event_loop()
+    from daphne.cli import CommandLineInterface  # after the policy: it creates the loop on import
+
+    CommandLineInterface.entrypoint()
+
+
+if __name__ == "__main__":
+    main()
