@@ -407,14 +407,16 @@ async def ladder(ctx: Ctx, *, echo: bool, sessions: int, step_s: float, rates: l
     steps = []
     t_load = time.monotonic()
     knee = None
-    for rate in rates:
-        gen.phase = f"{rate:g}"
+    for i, rate in enumerate(rates):
+        # Records are grouped by this tag: a rate given twice (--rates 150,150) is two steps.
+        tag = f"{rate:g}" if rates.count(rate) == 1 else f"{rate:g}#{i + 1}"
+        gen.phase = tag
         t0 = time.monotonic()
-        await gen.open_loop(socks, lambda _el, r=rate: r, step_s, phase_fn=lambda _el, r=rate: f"{r:g}")
+        await gen.open_loop(socks, lambda _el, r=rate: r, step_s, phase_fn=lambda _el, t=tag: t)
         t1 = time.monotonic()
         await gen.drain(3)
         meter.sample()
-        s = metrics.chat_summary(list(gen.recs.values()), tag=f"{rate:g}")
+        s = metrics.chat_summary(list(gen.recs.values()), tag=tag)
         cpu = meter.window(t0, t1)
         delivered_rate = s["delivered"] / step_s
         row = {"offered": rate, "delivered_per_s": round(delivered_rate, 1), "lost_or_late": s["lost"],
