@@ -28,6 +28,12 @@ sys.path.insert(0, str(ROOT))
 LADDER_RATES = [10, 20, 30, 40, 60, 80, 100, 150, 200, 300, 400, 600, 800, 1000, 1400, 2000, 2800, 4000]
 
 
+def _loops(value: str) -> str:
+    if not value or any(v not in ("uvloop", "asyncio") for v in value.split(",")):
+        raise argparse.ArgumentTypeError("uvloop, asyncio, or a comma list of them")
+    return value
+
+
 def parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenario", default="steady",
@@ -36,8 +42,10 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--duration", type=float, default=60, help="seconds of load")
     ap.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
     ap.add_argument("--asgi-procs", type=int, default=1)
-    ap.add_argument("--event-loop", choices=["uvloop", "asyncio"], default="uvloop",
-                    help="Daphne's event loop (config/serve.py; ASGI_EVENT_LOOP), for the product and the echo baseline")
+    ap.add_argument("--event-loop", type=_loops, default="uvloop",
+                    help="Daphne's event loop (config/serve.py; ASGI_EVENT_LOOP), for the product and the echo baseline: "
+                         "uvloop or asyncio; a comma list gives one per ASGI process in turn (--asgi-procs 2 "
+                         "--event-loop uvloop,asyncio: both on the ASGI core, CPU reported per process)")
     ap.add_argument("--layer", choices=["pubsub", "core"], default="pubsub",
                     help="the CHANNEL_LAYER setting: pubsub (product default, RedisPubSubChannelLayer) or core (RedisChannelLayer)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")

@@ -51,6 +51,9 @@ class Ctx:
 
         return CpuMeter({
             "asgi": lambda: [p for pid in st.asgi_pids() for p in tree(pid)],
+            # Each process alone too, where there are several (--event-loop uvloop,asyncio).
+            **({f"asgi_{i}": (lambda i=i: tree(st.asgi_pids()[i]) if len(st.asgi_pids()) > i else [])
+                for i in range(self.args.asgi_procs)} if self.args.asgi_procs > 1 else {}),
             "client": lambda: [os.getpid()],
             "celery": lambda: st.pids("celery-"),
             # Also counted in "celery": the triage-queue worker alone (the model layer),

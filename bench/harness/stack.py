@@ -143,17 +143,21 @@ class Stack:
     def start_asgi(self, *, n: int = 1, server: str = "daphne", app: str = "config.asgi:application", tag: str = "") -> list[str]:
         self.stop_asgi()
         self.asgi_urls = []
+        # ASGI_EVENT_LOOP may list one loop per process (uvloop,asyncio): both on the same
+        # core under the same load, a comparison this machine's drift cannot skew.
+        loops = self.env.get("ASGI_EVENT_LOOP", "uvloop").split(",")
         for i in range(n):
             port = free_port()
+            env = dict(self.env, ASGI_EVENT_LOOP=loops[i % len(loops)])
             if server == "uvicorn":
                 cmd = [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--ws", "websockets",
                        "--lifespan", "off", "--no-access-log", "--log-level", "warning", "--ws-ping-interval", "0",
-                       "--loop", self.env.get("ASGI_EVENT_LOOP", "uvloop")]
+                       "--loop", env["ASGI_EVENT_LOOP"]]
             else:
                 # config.serve: Daphne's own command line, on the event loop ASGI_EVENT_LOOP names.
                 cmd = [PY, "-m", "config.serve", "-b", "127.0.0.1", "-p", str(port), "--websocket_timeout", "86400",
                        "--websocket-max-message-size", str(1024 * 1024), app]
-            self._spawn(f"asgi-{i}", cmd, self.layout.asgi, log_name=f"{tag or 'asgi'}-asgi-{i}")
+            self._spawn(f"asgi-{i}", cmd, self.layout.asgi, env=env, log_name=f"{tag or 'asgi'}-asgi-{i}")
             self.asgi_urls.append(f"http://127.0.0.1:{port}")
         for url in self.asgi_urls:
             self._wait_http(url + "/healthz", app)
