@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness.stack import free_port  # noqa: E402
+from config.serve import EVENT_LOOPS, install_event_loop  # noqa: E402
 
 
 def _cpu() -> float:
@@ -54,7 +55,7 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=300, help="messages to send")
     ap.add_argument("--role", choices=["young_person", "counsellor"], default="young_person", help="who sends")
     ap.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
-    ap.add_argument("--event-loop", choices=["uvloop", "asyncio"], default="uvloop",
+    ap.add_argument("--event-loop", choices=EVENT_LOOPS, default=EVENT_LOOPS[0],
                     help="the event loop the consumer runs on (config/serve.py)")
     ap.add_argument("--profile", metavar="FILE", help="py-spy collapsed stacks of this process during the sends")
     args = ap.parse_args()
@@ -75,8 +76,6 @@ def main() -> None:
     )
     try:
         time.sleep(0.3)
-        from config.serve import install_event_loop
-
         install_event_loop(args.event_loop)
         asyncio.run(_run(args, port))
     finally:

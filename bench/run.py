@@ -29,7 +29,9 @@ LADDER_RATES = [10, 20, 30, 40, 60, 80, 100, 150, 200, 300, 400, 600, 800, 1000,
 
 
 def _loops(value: str) -> str:
-    if not value or any(v not in ("uvloop", "asyncio") for v in value.split(",")):
+    from config.serve import EVENT_LOOPS
+
+    if not value or any(v not in EVENT_LOOPS for v in value.split(",")):
         raise argparse.ArgumentTypeError("uvloop, asyncio, or a comma list of them")
     return value
 

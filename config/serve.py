@@ -7,8 +7,8 @@ application would come too late. Everything else is Daphne's own command line, u
 Why (issue 7, docs/benchmarks.md): nearly half of the ASGI process's CPU under chat load
 is the event loop (Twisted's websocket frames, channels_redis's publishes and subscription
 reads, the hand-offs to and from the handler threads). uvloop runs the loop's scheduling
-and the Redis connections' transports in C: 1-9% (on average 4.5%) less CPU per message than asyncio's loop,
-measured with both serving the same load on the same core.
+and the Redis connections' transports in C: 1-9% (on average 4.5%) less CPU per message
+than asyncio's loop, measured with both serving the same load on the same core.
 
 ASGI_EVENT_LOOP=asyncio keeps the standard library's loop (and so does a machine
 without uvloop installed, with a warning): the two are interchangeable for the
@@ -23,12 +23,14 @@ import os
 
 logger = logging.getLogger(__name__)
 
+EVENT_LOOPS = ("uvloop", "asyncio")  # what ASGI_EVENT_LOOP may name; the first is the default
+
 
 def install_event_loop(choice: str | None = None) -> str:
     """Install the event loop policy named by `choice` (or ASGI_EVENT_LOOP, default
     uvloop) and return the one in effect: "uvloop" or "asyncio"."""
-    choice = (choice or os.environ.get("ASGI_EVENT_LOOP") or "uvloop").strip().lower()
-    if choice not in ("uvloop", "asyncio"):
+    choice = (choice or os.environ.get("ASGI_EVENT_LOOP") or EVENT_LOOPS[0]).strip().lower()
+    if choice not in EVENT_LOOPS:
         raise SystemExit(f"ASGI_EVENT_LOOP must be uvloop or asyncio, not {choice!r}")
     if choice == "asyncio":
         return "asyncio"

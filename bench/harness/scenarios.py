@@ -52,7 +52,7 @@ class Ctx:
         return CpuMeter({
             "asgi": lambda: [p for pid in st.asgi_pids() for p in tree(pid)],
             # Each process alone too, where there are several (--event-loop uvloop,asyncio).
-            **({f"asgi_{i}": (lambda i=i: tree(st.asgi_pids()[i]) if len(st.asgi_pids()) > i else [])
+            **({f"asgi_{i}": (lambda i=i: [p for pid in st.asgi_pids()[i:i + 1] for p in tree(pid)])
                 for i in range(self.args.asgi_procs)} if self.args.asgi_procs > 1 else {}),
             "client": lambda: [os.getpid()],
             "celery": lambda: st.pids("celery-"),
