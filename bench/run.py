@@ -6,7 +6,8 @@ then cleans up (processes killed, database dropped).
     .venv/bin/python bench/run.py --scenario all          # compact full run (~15 min)
 
 Scenarios: steady, ladder, crisis, forum, reconnect, triage, echo (the bare Channels echo
-ladder), all. By default the ASGI server runs on core 0 (taskset) and the load client,
+ladder), floor (the ladder against the cheapest persisted-and-triaged path, bench/floor_asgi.py),
+all. By default the ASGI server runs on core 0 (taskset) and the load client,
 private redis-server, Celery workers and beat on core 1; PostgreSQL (the machine's shared
 server) is not pinned. --no-pin lets everything float (whole box).
 """
@@ -39,13 +40,13 @@ def _loops(value: str) -> str:
 def parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenario", default="steady",
-                    help="steady, ladder, crisis, forum, reconnect, triage, echo, all, or a comma list (echo,ladder)")
+                    help="steady, ladder, crisis, forum, reconnect, triage, echo, floor, all, or a comma list (echo,floor,ladder)")
     ap.add_argument("--sessions", type=int, default=250, help="concurrent sessions (2 sockets each)")
     ap.add_argument("--duration", type=float, default=60, help="seconds of load")
     ap.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
     ap.add_argument("--asgi-procs", type=int, default=1)
     ap.add_argument("--event-loop", type=_loops, default="uvloop",
-                    help="Daphne's event loop (config/serve.py; ASGI_EVENT_LOOP), for the product and the echo baseline: "
+                    help="Daphne's event loop (config/serve.py; ASGI_EVENT_LOOP), for the product and the baselines: "
                          "uvloop or asyncio; a comma list gives one per ASGI process in turn (--asgi-procs 2 "
                          "--event-loop uvloop,asyncio: both on the ASGI core, CPU reported per process)")
     ap.add_argument("--layer", choices=["pubsub", "core"], default="pubsub",
@@ -86,9 +87,10 @@ async def _one(ctx, name: str, out: dict, rates: list[float]) -> None:
         out[name] = await sc.chat_run(ctx, name=name, sessions=args.sessions, duration=max(args.duration, 60),
                                       crisis_p=0.02, clinicians=args.clinicians, storm={"at": 15, "window_s": 30})
     elif name == "ladder":
-        out[name] = await sc.ladder(ctx, echo=False, sessions=args.ladder_sessions, step_s=args.step_s, rates=rates)
-    elif name == "echo":
-        out["ladder_echo"] = await sc.ladder(ctx, echo=True, sessions=args.ladder_sessions, step_s=args.step_s, rates=rates)
+        out[name] = await sc.ladder(ctx, baseline=None, sessions=args.ladder_sessions, step_s=args.step_s, rates=rates)
+    elif name in sc.BASELINES:
+        out[f"ladder_{name}"] = await sc.ladder(ctx, baseline=name, sessions=args.ladder_sessions, step_s=args.step_s,
+                                                rates=rates)
     elif name == "triage":
         out[name] = sc.triage(ctx)
 
@@ -112,8 +114,10 @@ async def run_scenarios(ctx, names: list[str]) -> dict:
         ctx.partial(out)  # a run cut short still leaves every finished scenario on disk
         print(summary({"machine": {"cpu_model": "", "cores": "", "loadavg_before": ""}, "results": {k: out[k] for k in list(out)[-1:]}}),
               flush=True)
-    if out.get("ladder", {}).get("knee_msgs_per_s") and out.get("ladder_echo", {}).get("knee_msgs_per_s"):
-        out["ladder_vs_echo_ratio"] = round((out["ladder"]["knee_msgs_per_s"] or 0) / out["ladder_echo"]["knee_msgs_per_s"], 3)
+    knees = {k: (out.get(k) or {}).get("knee_msgs_per_s") for k in ("ladder", "ladder_echo", "ladder_floor")}
+    for a, b in (("ladder", "ladder_echo"), ("ladder", "ladder_floor"), ("ladder_floor", "ladder_echo")):
+        if knees[a] and knees[b]:
+            out[f"{a}_vs_{b[len('ladder_'):]}_ratio"] = round(knees[a] / knees[b], 3)
     return out
 
 
@@ -136,14 +140,15 @@ def main() -> None:
     import django
 
     if args.scenario == "all":
-        names = ["triage", "steady_250", "steady_500", "steady_1000", "crisis", "forum", "reconnect", "echo", "ladder"]
+        names = ["triage", "steady_250", "steady_500", "steady_1000", "crisis", "forum", "reconnect", "echo", "floor",
+                 "ladder"]
         if args.duration == 60:
             args.duration = 30
         if args.step_s == 10:
             args.step_s = 8
     else:
         names = args.scenario.split(",")
-        unknown = set(names) - {"steady", "ladder", "crisis", "forum", "reconnect", "triage", "echo"}
+        unknown = set(names) - {"steady", "ladder", "crisis", "forum", "reconnect", "triage", "echo", "floor"}
         if unknown:
             sys.exit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     result = {"machine": {**machine(), "speed_probe_ms_before": speed_probe(layout.asgi)}, "args": vars(args), "layout": layout.describe(), "started": stamp,

@@ -73,7 +73,7 @@ def render(result: dict) -> str:
                 f"{_g(st, 'reconnect_ms', 'p50')}/{_g(st, 'reconnect_ms', 'p99')} ms; sockets with seq gaps after resync: "
                 f"{st['gaps']['sockets_with_gaps']} of {st['gaps']['sockets_checked']}; messages delivered via sync: "
                 f"{res['reconnect']['chat']['delivered_via_sync']}; lost {res['reconnect']['chat']['lost']}.", ""]
-    for name in ("ladder", "ladder_echo"):
+    for name in ("ladder", "ladder_floor", "ladder_echo"):
         r = res.get(name)
         if not isinstance(r, dict) or "steps" not in r:
             continue
@@ -87,8 +87,10 @@ def render(result: dict) -> str:
                        f"{s.get('asgi_cpu_ms_per_msg', '–')} | {round(cu.get('cpu0', 0) * 100)}% / {round(cu.get('cpu1', 0) * 100)}% | "
                        f"{s['client_lag_p99_ms']} |")
         out.append("")
-    if "ladder_vs_echo_ratio" in res:
-        out += [f"Product knee / echo knee: **{res['ladder_vs_echo_ratio']}**.", ""]
+    for key, what in (("ladder_vs_echo_ratio", "Product knee / echo knee"), ("ladder_vs_floor_ratio", "Product knee / floor knee"),
+                      ("ladder_floor_vs_echo_ratio", "Floor knee / echo knee")):
+        if key in res:
+            out += [f"{what}: **{res[key]}**.", ""]
     t = res.get("triage")
     if isinstance(t, dict):
         out += ["| triage, one pinned core, 1 torch thread | messages/s |", "|---|---|"]

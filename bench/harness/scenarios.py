@@ -386,14 +386,22 @@ async def _storm(socks: list[Sock], cfg: dict) -> None:
         print(f"  storm: {len(failed)} sockets could not reconnect: {type(failed[0]).__name__}", flush=True)
 
 
-# --- 2 and 7: capacity ladder for the product and the bare echo baseline ------------------------
-async def ladder(ctx: Ctx, *, echo: bool, sessions: int, step_s: float, rates: list[float], p99_limit_ms: float = 250) -> dict:
+# --- 2 and 7: capacity ladder for the product and the baselines (bare echo, floor) ------------------------
+# The baselines' ASGI applications: token `echo-<user>-<conversation>`, no sync.
+BASELINES = {"echo": ("bench.echo_asgi:application", "echo baseline"),
+             "floor": ("bench.floor_asgi:application", "floor baseline (triage + one async INSERT)")}
+
+
+async def ladder(ctx: Ctx, *, baseline: str | None, sessions: int, step_s: float, rates: list[float],
+                 p99_limit_ms: float = 250) -> dict:
+    """The product's ladder (baseline None) or a baseline's (BASELINES), same sessions and steps."""
     from asgiref.sync import sync_to_async
 
     st, args = ctx.stack, ctx.args
-    name = "ladder_echo" if echo else "ladder"
+    echo = baseline is not None
+    name = f"ladder_{baseline}" if echo else "ladder"
     pairs = await sync_to_async(data.sessions_create)(ctx.prefix(name), sessions)
-    app = "bench.echo_asgi:application" if echo else "config.asgi:application"
+    app, title = BASELINES[baseline] if echo else ("config.asgi:application", "product")
     urls = st.start_asgi(n=args.asgi_procs, server=args.server, app=app, tag=name)
     gen = Gen()
     socks = [s for pr in _chat_socks(gen, pairs, urls, echo=echo) for s in pr]
@@ -442,7 +450,7 @@ async def ladder(ctx: Ctx, *, echo: bool, sessions: int, step_s: float, rates: l
     recs = list(gen.recs.values())
     ser = metrics.series(recs, t_load)
     cpu_series = [{"t": round(c["t"] - t_load, 1), **{k: v for k, v in c.items() if k != "t"}} for c in meter.utilisation_series()]
-    plot.latency_throughput(ctx.png(name), f"{'echo baseline' if echo else 'product'} capacity ladder: {sessions} sessions, "
+    plot.latency_throughput(ctx.png(name), f"{title} capacity ladder: {sessions} sessions, "
                             f"{len(socks)} sockets ({args.server} on {args.event_loop}, {args.asgi_procs} proc{' pinned to 1 core' if st.layout.pin else ''})",
                             ser, threshold_ms=p99_limit_ms, cpu=cpu_series)
     await _close_all(socks)
