@@ -4,7 +4,7 @@ database, no authentication lookup and no triage (dispatching like the product: 
 per-message database clean-up hop). The project's cost is then a ratio
 against this. Not part of the product's routing.
 
-Token subprotocol `token.echo-<user_id>-<conversation>`. `message.send` is acknowledged
+Token subprotocol `token.echo-<user_id>-<conversation>[-<role>]`. `message.send` is acknowledged
 to the sender and sent as `message.new` to the conversation's group (both participants
 join it), exactly the frame shapes the load generator expects.
 """
@@ -51,8 +51,9 @@ class EchoConsumer(NoConnectionHopDispatch, AsyncWebsocketConsumer):
         if token is None:
             await self.close(code=4401)
             return
-        _, uid, conv = token.split("-")
-        self.uid, self.conv = int(uid), int(conv)
+        # echo-<user>-<conversation>[-<role>]: the role only matters to the floor baseline.
+        _, uid, conv, *role = token.split("-")
+        self.uid, self.conv, self.role = int(uid), int(conv), (role or [None])[0]
         self.group = f"conv.{self.conv}"
         await self.accept(subprotocol="earlyhelp.v1")
         await self.channel_layer.group_add(self.group, self.channel_name)

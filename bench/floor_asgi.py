@@ -6,11 +6,13 @@ This consumer does what issue 7 calls the minimum, "persisted, triaged and deliv
 cheapest way the fixed stack offers, the architecture docs/benchmarks.md names as the knee
 target's precondition:
 
-- the inline triage layer (`triage.engine.assess_inline`, the product's own), on the loop;
+- the inline triage layer (`triage.engine.assess_inline`, the product's own), on the loop,
+  for a young person's message (as the product: staff messages are not triaged);
 - one SQL statement per message on an async psycopg connection on the event loop (no thread
   hop, no Django ORM or cursor wrapper, server-side binding, prepared after a few uses),
   committed on its own (autocommit): it takes the conversation's row lock and next seq,
-  stores the message (unique per sender and client_msg_id) and its assessment;
+  stores the message (unique per sender and client_msg_id) and, for a young person's, its
+  assessment;
 - after the commit, the ack to the sender and `message.new` to the conversation's group, on
   the same server and channel layer as the product, in the echo's frames (no seq: the load
   generator would take two senders' publishes crossing for a gap and sync, which the
@@ -22,7 +24,7 @@ its answer, escalations and crisis resources, the model-layer dispatch, the payl
 product sends (sender role, assessment summary). So its knee is an upper bound for any
 implementation of the product's path on this stack and machine, not a design to adopt.
 
-Token subprotocol `token.echo-<user_id>-<conversation>`, as the echo baseline. Its tables
+Token subprotocol `token.echo-<user_id>-<conversation>-<role>`, as the echo baseline. Its tables
 (`bench_floor_*`) are created in the bench database on first use. Not part of the product.
 """
 
@@ -57,14 +59,15 @@ CREATE TABLE IF NOT EXISTS bench_floor_assessment (
 
 # The seq, the message and its assessment in one statement, so one round trip and one
 # commit. A retried client_msg_id stores nothing (the floor does not answer retries).
-SEND = """
+_STORE = """
 WITH c AS (UPDATE bench_floor_conversation SET last_seq = last_seq + 1 WHERE id = %(conv)s RETURNING last_seq),
 m AS (INSERT INTO bench_floor_message (conversation_id, sender_id, client_msg_id, body, seq)
       SELECT %(conv)s, %(sender)s, %(cmid)s, %(body)s, c.last_seq FROM c
       ON CONFLICT (sender_id, client_msg_id) DO NOTHING RETURNING id, seq)
-INSERT INTO bench_floor_assessment (message_id, level, action, score, evidence)
-SELECT m.id, %(level)s, %(action)s, %(score)s, %(evidence)s FROM m RETURNING (SELECT seq FROM m)
 """
+SEND_TRIAGED = _STORE + """INSERT INTO bench_floor_assessment (message_id, level, action, score, evidence)
+SELECT m.id, %(level)s, %(action)s, %(score)s, %(evidence)s FROM m RETURNING (SELECT seq FROM m)"""
+SEND = _STORE + "SELECT seq FROM m"
 
 _pool = None
 _pool_lock = asyncio.Lock()
@@ -106,12 +109,15 @@ class FloorConsumer(EchoConsumer):
         from psycopg.types.json import Jsonb
 
         cmid, body = frame["client_msg_id"], frame["body"]
-        verdict = assess_inline(body)
+        sql, params = SEND, {"conv": self.conv, "sender": self.uid, "cmid": uuid.UUID(str(cmid)), "body": body}
+        if self.role == "young_person":
+            verdict = assess_inline(body)
+            sql = SEND_TRIAGED
+            params.update(level=verdict.level, action=verdict.action, score=verdict.score,
+                          evidence=Jsonb(verdict.evidence))
         pool = await _db()
         async with pool.connection() as conn:
-            cur = await conn.execute(SEND, {"conv": self.conv, "sender": self.uid, "cmid": uuid.UUID(str(cmid)),
-                                            "body": body, "level": verdict.level, "action": verdict.action,
-                                            "score": verdict.score, "evidence": Jsonb(verdict.evidence)})
+            cur = await conn.execute(sql, params)
             row = await cur.fetchone()
         if row is None:  # a retry: stored before; the floor does not resend it
             await self.send(text_data=json.dumps({"type": "error", "code": "duplicate", "ref": frame.get("ref")}))

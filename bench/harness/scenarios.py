@@ -81,8 +81,8 @@ def _asgi_rss(ctx: Ctx) -> int:
 def _chat_socks(gen: Gen, pairs, urls: list[str], *, echo: bool = False) -> list[tuple[Sock, Sock]]:
     out = []
     for i, p in enumerate(pairs):
-        yt = f"echo-{p.yp_id}-{p.conversation}" if echo else p.yp_token
-        ct = f"echo-{p.co_id}-{p.conversation}" if echo else p.co_token
+        yt = f"echo-{p.yp_id}-{p.conversation}-young_person" if echo else p.yp_token
+        ct = f"echo-{p.co_id}-{p.conversation}-counsellor" if echo else p.co_token
         yp = Sock(gen, urls[i % len(urls)], yt, p.yp_id, "young_person", p.conversation)
         co = Sock(gen, urls[(i + 1) % len(urls)], ct, p.co_id, "counsellor", p.conversation)
         yp.peer, co.peer = co, yp
@@ -387,7 +387,7 @@ async def _storm(socks: list[Sock], cfg: dict) -> None:
 
 
 # --- 2 and 7: capacity ladder for the product and the baselines (bare echo, floor) ------------------------
-# The baselines' ASGI applications: token `echo-<user>-<conversation>`, no sync.
+# The baselines' ASGI applications: token `echo-<user>-<conversation>-<role>`, no sync.
 BASELINES = {"echo": ("bench.echo_asgi:application", "echo baseline"),
              "floor": ("bench.floor_asgi:application", "floor baseline (triage + one async INSERT)")}
 
