@@ -41,6 +41,8 @@ django.setup()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
+from psycopg.types.json import Jsonb  # noqa: E402
+from psycopg_pool import AsyncConnectionPool  # noqa: E402
 
 from bench.echo_asgi import EchoConsumer, http_app  # noqa: E402
 from triage.engine import assess_inline  # noqa: E402
@@ -77,11 +79,10 @@ async def _db():
     """The process's async pool, opened (and the schema created) on first use: it needs the
     running loop, which does not exist when the module is imported."""
     global _pool
+    if _pool is not None:
+        return _pool
     async with _pool_lock:
         if _pool is None:
-            from psycopg.types.json import Jsonb  # noqa: F401 (fails early if psycopg lacks it)
-            from psycopg_pool import AsyncConnectionPool
-
             pool = AsyncConnectionPool(os.environ["DATABASE_URL"], min_size=2,
                                        max_size=int(os.environ.get("DB_POOL_MAX", "16")),
                                        kwargs={"autocommit": True}, open=False)
@@ -106,8 +107,6 @@ class FloorConsumer(EchoConsumer):
         if frame.get("type") != "message.send":
             await super().receive(text_data=text_data)
             return
-        from psycopg.types.json import Jsonb
-
         cmid, body = frame["client_msg_id"], frame["body"]
         sql, params = SEND, {"conv": self.conv, "sender": self.uid, "cmid": uuid.UUID(str(cmid)), "body": body}
         if self.role == "young_person":

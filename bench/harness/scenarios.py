@@ -386,7 +386,7 @@ async def _storm(socks: list[Sock], cfg: dict) -> None:
         print(f"  storm: {len(failed)} sockets could not reconnect: {type(failed[0]).__name__}", flush=True)
 
 
-# --- 2 and 7: capacity ladder for the product and the baselines (bare echo, floor) ------------------------
+# --- 2 and 7: capacity ladder for the product and the baselines (bare echo, floor) ---------------
 # The baselines' ASGI applications: token `echo-<user>-<conversation>-<role>`, no sync.
 BASELINES = {"echo": ("bench.echo_asgi:application", "echo baseline"),
              "floor": ("bench.floor_asgi:application", "floor baseline (triage + one async INSERT)")}
@@ -398,15 +398,15 @@ async def ladder(ctx: Ctx, *, baseline: str | None, sessions: int, step_s: float
     from asgiref.sync import sync_to_async
 
     st, args = ctx.stack, ctx.args
-    echo = baseline is not None
-    name = f"ladder_{baseline}" if echo else "ladder"
+    is_baseline = baseline is not None
+    name = f"ladder_{baseline}" if is_baseline else "ladder"
     pairs = await sync_to_async(data.sessions_create)(ctx.prefix(name), sessions)
-    app, title = BASELINES[baseline] if echo else ("config.asgi:application", "product")
+    app, title = BASELINES[baseline] if is_baseline else ("config.asgi:application", "product")
     urls = st.start_asgi(n=args.asgi_procs, server=args.server, app=app, tag=name)
     gen = Gen()
-    socks = [s for pr in _chat_socks(gen, pairs, urls, echo=echo) for s in pr]
+    socks = [s for pr in _chat_socks(gen, pairs, urls, echo=is_baseline) for s in pr]
     await connect_all(socks)
-    if not echo:
+    if not is_baseline:
         await _wait_synced(socks, 30)
     ctx.settle_client()
     await asyncio.sleep(1)
