@@ -21,6 +21,7 @@ from django.utils import timezone
 from accounts.models import Role, User
 from config.sql import (
     Statement,
+    execute_opening,
     insert_statement,
     loaded_instance,
     reserve_id_sql,
@@ -127,9 +128,11 @@ def _message_store(
     kind: str,
     client_msg_id: uuid.UUID | None,
     now: dt.datetime,
+    last: bool = False,
 ) -> Message:
-    """Caller holds the conversation lock (select_for_update) inside a transaction."""
-    message = sql_insert(Message, before=[_seq_advance(conversation, now)],
+    """Caller holds the conversation lock (select_for_update) inside a transaction. `last`:
+    the caller writes nothing more in it (config.sql.sql_insert)."""
+    message = sql_insert(Message, before=[_seq_advance(conversation, now)], last=last,
                          **_message_values(conversation=conversation, body=body, sender=sender, kind=kind,
                                            client_msg_id=client_msg_id, now=now))
     message.conversation, message.sender = conversation, sender
@@ -157,7 +160,8 @@ def _message_values(*, conversation: Conversation, body: str, sender: User | Non
 
 
 def _message_store_triaged(*, conversation: Conversation, body: str, sender: User, client_msg_id: uuid.UUID,
-                           now: dt.datetime, inline: Any, reserved: tuple[int, int] | None) -> tuple[Message, Any]:
+                           now: dt.datetime, inline: Any, reserved: tuple[int, int] | None,
+                           last: bool = False) -> tuple[Message, Any]:
     """A young person's message and its inline assessment, each pointing at the other.
 
     With (message id, assessment id) reserved by the locking read (PostgreSQL), the seq
@@ -179,7 +183,7 @@ def _message_store_triaged(*, conversation: Conversation, body: str, sender: Use
         placement = {"before": [seq, insert], "reserved_id": assessment_id}
     assessment = assessment_record(
         source_type="chat_message", source_id=message.pk, author_id=sender.id, text=body,
-        conversation_id=conversation.pk, inline_result=inline, new_source=True, **placement,
+        conversation_id=conversation.pk, inline_result=inline, new_source=True, last=last, **placement,
     )
     message.conversation, message.sender, message.assessment = conversation, sender, assessment
     return message, assessment
@@ -243,11 +247,13 @@ def message_send(
             extra = []
             if inline is None:
                 message = _message_store(conversation=conversation, body=body, sender=sender, kind=MessageKind.TEXT,
-                                         client_msg_id=cmid, now=now)
+                                         client_msg_id=cmid, now=now, last=True)
             else:
-                message, assessment = _message_store_triaged(conversation=conversation, body=body, sender=sender,
-                                                             client_msg_id=cmid, now=now, inline=inline,
-                                                             reserved=ctx.reserved)
+                # Where nothing is written after the message and its assessment (no escalation,
+                # no queue move), the COMMIT travels with them: one round trip less.
+                message, assessment = _message_store_triaged(
+                    conversation=conversation, body=body, sender=sender, client_msg_id=cmid, now=now, inline=inline,
+                    reserved=ctx.reserved, last=not _queue_moves_up(session=session, level=_level_of(inline)))
                 if assessment.action == "escalate":
                     extra.append(_crisis_message_post(conversation=conversation, now=now))
                 _queue_reprioritise(session=session, level=assessment.level)
@@ -295,7 +301,7 @@ def _send_context_locked(
     since_db = Message._meta.get_field("sent_at").get_db_prep_value(since, connection)
     with connection.cursor() as cursor:
         ids = (reserve_id_sql(Message, cursor), reserve_id_sql(Assessment, cursor)) if reserve else (None, None)
-        cursor.execute(_send_context_sql(*ids), [sender_id, cmid_db, sender_id, since_db, limit, conversation_id])
+        execute_opening(cursor, _send_context_sql(*ids), [sender_id, cmid_db, sender_id, since_db, limit, conversation_id])
         rows = cursor.fetchall()
     if not rows:
         return None
@@ -328,9 +334,20 @@ def _send_context_sql(message_id: str | None, assessment_id: str | None) -> str:
     )
 
 
+def _queue_moves_up(*, session: Session, level: str) -> bool:
+    return session.state == SessionState.QUEUED and level_rank(level) > session.priority
+
+
+def _level_of(inline: Any) -> str:
+    """An inline result's risk level (the engine's Assessment has it as an attribute; the
+    stand-in for a failed engine only in its dict)."""
+    level = getattr(inline, "level", None)
+    return level if level is not None else inline.to_dict()["risk"]["level"]
+
+
 def _queue_reprioritise(*, session: Session, level: str) -> None:
     """Words written while waiting count: a riskier message moves the request up."""
-    if session.state != SessionState.QUEUED or level_rank(level) <= session.priority:
+    if not _queue_moves_up(session=session, level=level):
         return
     Session.objects.filter(pk=session.pk, state=SessionState.QUEUED).update(priority=level_rank(level), risk_level=level)
     events.push_queue_changed()

@@ -9,6 +9,7 @@ from input; values are always parameters.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.db import connection, models
@@ -49,6 +50,63 @@ def _several_per_round_trip(cursor: Any) -> bool:
     import psycopg
 
     return isinstance(getattr(cursor, "cursor", None), psycopg.ClientCursor)
+
+
+def execute_opening(cursor: Any, sql: str, params: list[Any]) -> None:
+    """Execute the first statement of an outermost `transaction.atomic()` block with the
+    block's BEGIN in the same round trip, where the driver allows it (else as
+    cursor.execute). The cursor is left at this statement's result.
+
+    psycopg 3 opens a transaction by sending BEGIN alone and waiting for its answer before
+    the first statement: on the chat path a round trip of ~0.3-0.5 ms in every message's
+    latency, and one more wake-up of the handler thread, which must then take the GIL back
+    from the event loop (docs/benchmarks.md). Here the driver is told not to open one (its
+    autocommit flag, set on an idle connection only) and the server gets "BEGIN; <sql>" as
+    one simple query, so this and every later statement of the block run in that
+    transaction, as before. Django still holds the block for a transaction (its own flag is
+    untouched): it commits or rolls back at the end, and psycopg sends COMMIT or ROLLBACK
+    by the server's transaction status, whatever its own flag says. Django resets the flag
+    when the block ends; if BEGIN never reached the server it is reset here, at once."""
+    raw = getattr(connection, "connection", None)
+    if not (_several_per_round_trip(cursor) and connection.in_atomic_block and not connection.savepoint_ids
+            and raw is not None and not raw.autocommit and raw.isolation_level is None and raw.read_only is None
+            and raw.pgconn.transaction_status == _idle()):
+        cursor.execute(sql, params)
+        return
+    raw.autocommit = True
+    try:
+        cursor.execute(f"BEGIN; {sql}", params)
+    finally:
+        if raw.pgconn.transaction_status == _idle():
+            raw.autocommit = False
+    cursor.nextset()  # past BEGIN's (empty) result
+
+
+def execute_closing(cursor: Any, sql: str, params: list[Any]) -> None:
+    """Execute the last statement of a block that execute_opening began with COMMIT in the
+    same round trip (else as cursor.execute): one round trip less again. The cursor is left
+    at this statement's result; a failure of the statement or of the COMMIT (a deferred
+    constraint) raises here, and nothing of the block is stored.
+
+    Only for a caller that writes nothing more in the block: once this returns the rows are
+    committed, so an exception raised later in the block no longer undoes them (Django's
+    rollback finds no transaction), though it still drops the block's on_commit callbacks.
+    Should a statement follow all the same, the driver opens a new transaction for it,
+    which Django commits at the end of the block: never an autocommitted statement."""
+    raw = getattr(connection, "connection", None)
+    if not (_several_per_round_trip(cursor) and connection.in_atomic_block and not connection.savepoint_ids
+            and raw is not None and raw.autocommit and not connection.get_autocommit()):
+        cursor.execute(sql, params)  # not begun by execute_opening
+        return
+    cursor.execute(f"{sql}; COMMIT", params)
+    if raw.pgconn.transaction_status == _idle():
+        raw.autocommit = False
+
+
+def _idle() -> Any:
+    from psycopg.pq import TransactionStatus
+
+    return TransactionStatus.IDLE
 
 
 Link = tuple[type[models.Model], int, str]
@@ -100,7 +158,7 @@ def insert_statement(model: type[models.Model], **values: Any) -> tuple[Statemen
 
 
 def sql_insert(model: type[models.Model], *, before: list[Statement] | None = None, link: Link | None = None,
-               **values: Any) -> models.Model:
+               last: bool = False, **values: Any) -> models.Model:
     """INSERT one row, as Model.objects.create(**values) would store it (field defaults,
     auto_now / auto_now_add), without signals; returns the instance with its new id.
     Only for models with no save() override or signal receivers.
@@ -113,7 +171,10 @@ def sql_insert(model: type[models.Model], *, before: list[Statement] | None = No
 
     `link` = (other model, its pk, column): also set that row's column to the new id (a
     back-reference, such as a message's assessment_id). On PostgreSQL the INSERT is a
-    data-modifying WITH of that UPDATE, one statement; elsewhere an UPDATE follows it."""
+    data-modifying WITH of that UPDATE, one statement; elsewhere an UPDATE follows it.
+
+    `last`: the caller's transaction writes nothing after this, so its COMMIT may travel
+    in the same round trip (execute_closing; not with `link`)."""
     befores = before or []  # statements, each (sql, params)
     sql, params, row = _insert(model, values)
     quote = connection.ops.quote_name
@@ -127,14 +188,17 @@ def sql_insert(model: type[models.Model], *, before: list[Statement] | None = No
                f"FROM new WHERE {table}.{quote(other._meta.pk.column)} = %s RETURNING new.{quote(pk.column)}")
         params.append(other_pk)
     with connection.cursor() as cursor:
+        # With a link, a missing row to link to is found only after the statement (below) and
+        # must still roll the INSERT back: no COMMIT in the same round trip then.
+        run_last = functools.partial(execute_closing, cursor) if last and link is None else cursor.execute
         if befores and _several_per_round_trip(cursor):
-            cursor.execute("; ".join([*(b[0] for b in befores), sql]), [p for b in befores for p in b[1]] + params)
+            run_last("; ".join([*(b[0] for b in befores), sql]), [p for b in befores for p in b[1]] + params)
             for _ in befores:
                 cursor.nextset()  # past each earlier statement's (unread) result to this RETURNING
         else:
             for b in befores:
                 cursor.execute(*b)
-            cursor.execute(sql, params)
+            run_last(sql, params)
         fetched = cursor.fetchone()
     new_id = fetched[0] if fetched is not None else None
     # No row to link to: PostgreSQL inserted nothing (no RETURNING row); elsewhere the

@@ -130,6 +130,7 @@ def assessment_record(
     link: Link | None = None,
     before: list[Statement] | None = None,
     reserved_id: int | None = None,
+    last: bool = False,
 ) -> Assessment:
     """Store the assessment of one source and open an escalation if it says so. Must run
     inside the caller's transaction. Returns the stored Assessment.
@@ -143,7 +144,9 @@ def assessment_record(
     (config.sql.sql_insert; the chat message's assessment_id). `before`: the caller's
     statements to run first in the same round trip, and `reserved_id`: the id the caller
     reserved for this assessment (config.sql.reserve_id_sql; the chat path stores the
-    message, already pointing at this id, in the same round trip)."""
+    message, already pointing at this id, in the same round trip). `last`: the caller
+    writes nothing after this in its transaction, so where no escalation is to be opened
+    here either, the COMMIT travels with the INSERT (config.sql.execute_closing)."""
     if not new_source:
         existing = Assessment.objects.filter(source_type=source_type, source_id=source_id).first()
         if existing is not None:
@@ -153,6 +156,7 @@ def assessment_record(
         result = inline_result if inline_result is not None else assessment_inline(text)
     now = timezone.now()
     dispatch = not full and settings.TRIAGE_MODEL_DISPATCH
+    fields = _fields_from(result)
     # sql_insert: the same row as Assessment.objects.create, without the ORM's per-call
     # compiling and signals (once per chat message; docs/benchmarks.md).
     assessment = sql_insert(
@@ -170,13 +174,18 @@ def assessment_record(
         # Stamped in the same INSERT rather than by an UPDATE at dispatch time: the
         # sweeper treats it as "dispatch requested" and re-drives it if no result comes.
         model_dispatched_at=now if dispatch else None,
-        **_fields_from(result),
+        last=last and not _escalates(fields),
+        **fields,
     )
-    if assessment.action == "escalate" or assessment.level in ESCALATE_LEVELS:
+    if _escalates(fields):
         escalation_open(assessment=assessment, excerpt=text, raised_by_model=False)
     if dispatch:
         transaction.on_commit(lambda: model_dispatch([assessment.id]))
     return assessment
+
+
+def _escalates(fields: dict[str, Any]) -> bool:
+    return fields["action"] == "escalate" or fields["level"] in ESCALATE_LEVELS
 
 
 def model_dispatch(assessment_ids: list[int]) -> None:
