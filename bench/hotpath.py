@@ -11,6 +11,7 @@ records this process while it runs (collapsed stacks, all threads).
     .venv/bin/python bench/hotpath.py -n 500
     .venv/bin/python bench/hotpath.py -n 500 --profile /tmp/hot.collapsed
     .venv/bin/python bench/hotpath.py -n 500 --role counsellor   # staff messages (no triage)
+    .venv/bin/python bench/hotpath.py -n 500 --db-delay-ms 0.5     # a network to the database
 
 It is a cost meter, not a load test: latency under load is bench/run.py's job.
 """
@@ -58,9 +59,21 @@ def main() -> None:
     ap.add_argument("--event-loop", choices=EVENT_LOOPS, default=EVENT_LOOPS[0],
                     help="the event loop the consumer runs on (config/serve.py)")
     ap.add_argument("--profile", metavar="FILE", help="py-spy collapsed stacks of this process during the sends")
+    ap.add_argument("--db-delay-ms", type=float, metavar="MS",
+                    help="reach PostgreSQL through a proxy that holds each chunk MS in each direction (a network "
+                         "between the application and its database; bench/harness/netdelay.py)")
     args = ap.parse_args()
 
     import psycopg
+
+    proxy = None
+    if args.db_delay_ms is not None:
+        host, _, pg_port = args.pg.rpartition(":")
+        proxy_port = free_port()
+        proxy = subprocess.Popen([sys.executable, "-m", "bench.harness.netdelay", str(proxy_port), pg_port,
+                                  str(args.db_delay_ms)], cwd=ROOT)
+        args.pg = f"{host}:{proxy_port}"
+        time.sleep(0.5)
 
     db = f"hotpath_{os.getpid()}"
     port = free_port()
@@ -85,6 +98,8 @@ def main() -> None:
         connections.close_all()
         with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        if proxy is not None:
+            proxy.terminate()
 
 
 async def _run(args, port: int) -> None:
@@ -144,6 +159,7 @@ async def _run(args, port: int) -> None:
 
     for i in range(20):  # warm-up
         await one(i)
+    round_trip_ms = await database_sync_to_async(_round_trip_ms)()
     spy = None
     if args.profile:
         spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(os.getpid()),
@@ -164,11 +180,27 @@ async def _run(args, port: int) -> None:
         "wall_ms_per_msg": round((t1 - t0) * 1000 / n, 3),
         "cpu_ms_per_msg": round((c1 - c0) * 1000 / n, 3),
         "sql_per_msg": round((q1 - q0) / n, 2),
+        "db_round_trip_ms": round(round_trip_ms, 3),
         "redis_cmds_per_msg": round(sum(r1.values()) - sum(r0.values())) / n,
         "redis_by_command": {k: round((v - r0.get(k, 0)) / n, 2) for k, v in sorted(r1.items()) if v != r0.get(k, 0)},
     }, indent=1))
     for ws in socks.values():
         await ws.disconnect()
+
+
+def _round_trip_ms() -> float:
+    """One `SELECT 1` on the application's database connection, median of 50 (the network's
+    share of each statement; with --db-delay-ms, what the proxy really adds)."""
+    from django.db import connection
+
+    times = []
+    with connection.cursor() as cursor:
+        for _ in range(50):
+            t = time.perf_counter()
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+            times.append((time.perf_counter() - t) * 1000)
+    return sorted(times)[len(times) // 2]
 
 
 def _setup() -> tuple[str, str, int]:
