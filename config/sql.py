@@ -98,9 +98,13 @@ def execute_closing(cursor: Any, sql: str, params: list[Any]) -> None:
             and raw is not None and raw.autocommit and not connection.get_autocommit()):
         cursor.execute(sql, params)  # not begun by execute_opening
         return
-    cursor.execute(f"{sql}; COMMIT", params)
-    if raw.pgconn.transaction_status == _idle():
-        raw.autocommit = False
+    try:
+        cursor.execute(f"{sql}; COMMIT", params)
+    finally:
+        # Committed, or the COMMIT itself failed (the server ended the transaction): the
+        # driver opens a transaction again for anything that follows in the block.
+        if raw.pgconn.transaction_status == _idle():
+            raw.autocommit = False
 
 
 def _idle() -> Any:
