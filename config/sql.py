@@ -58,9 +58,10 @@ def execute_opening(cursor: Any, sql: str, params: list[Any]) -> None:
     cursor.execute). The cursor is left at this statement's result.
 
     psycopg 3 opens a transaction by sending BEGIN alone and waiting for its answer before
-    the first statement: on the chat path a round trip of ~0.3-0.5 ms in every message's
-    latency, and one more wake-up of the handler thread, which must then take the GIL back
-    from the event loop (docs/benchmarks.md). Here the driver is told not to open one (its
+    the first statement: on the chat path a round trip in every message's latency (~0.05 ms
+    on loopback, what the network charges elsewhere; docs/benchmarks.md, twelfth pass) and
+    one more wake-up of the handler thread, which must take the GIL back from the event
+    loop. Here the driver is told not to open one (its
     autocommit flag, set on an idle connection only) and the server gets "BEGIN; <sql>" as
     one simple query, so this and every later statement of the block run in that
     transaction, as before. Django still holds the block for a transaction (its own flag is
