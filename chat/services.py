@@ -251,12 +251,14 @@ def message_send(
             else:
                 # Where nothing is written after the message and its assessment (no escalation,
                 # no queue move), the COMMIT travels with them: one round trip less.
+                moves_up = _queue_moves_up(session=session, level=inline.level)
                 message, assessment = _message_store_triaged(
                     conversation=conversation, body=body, sender=sender, client_msg_id=cmid, now=now, inline=inline,
-                    reserved=ctx.reserved, last=not _queue_moves_up(session=session, level=_level_of(inline)))
+                    reserved=ctx.reserved, last=not moves_up)
                 if assessment.action == "escalate":
                     extra.append(_crisis_message_post(conversation=conversation, now=now))
-                _queue_reprioritise(session=session, level=assessment.level)
+                if moves_up:
+                    _queue_reprioritise(session=session, level=assessment.level)
             for m in [message, *extra]:
                 events.push_message_new(m, live)
     except IntegrityError:
@@ -335,20 +337,12 @@ def _send_context_sql(message_id: str | None, assessment_id: str | None) -> str:
 
 
 def _queue_moves_up(*, session: Session, level: str) -> bool:
+    """Words written while waiting count: a riskier message moves the request up."""
     return session.state == SessionState.QUEUED and level_rank(level) > session.priority
 
 
-def _level_of(inline: Any) -> str:
-    """An inline result's risk level (the engine's Assessment has it as an attribute; the
-    stand-in for a failed engine only in its dict)."""
-    level = getattr(inline, "level", None)
-    return level if level is not None else inline.to_dict()["risk"]["level"]
-
-
 def _queue_reprioritise(*, session: Session, level: str) -> None:
-    """Words written while waiting count: a riskier message moves the request up."""
-    if not _queue_moves_up(session=session, level=level):
-        return
+    """Move the request up (the caller checked _queue_moves_up)."""
     Session.objects.filter(pk=session.pk, state=SessionState.QUEUED).update(priority=level_rank(level), risk_level=level)
     events.push_queue_changed()
 

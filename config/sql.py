@@ -68,9 +68,8 @@ def execute_opening(cursor: Any, sql: str, params: list[Any]) -> None:
     untouched): it commits or rolls back at the end, and psycopg sends COMMIT or ROLLBACK
     by the server's transaction status, whatever its own flag says. Django resets the flag
     when the block ends; if BEGIN never reached the server it is reset here, at once."""
-    raw = getattr(connection, "connection", None)
-    if not (_several_per_round_trip(cursor) and connection.in_atomic_block and not connection.savepoint_ids
-            and raw is not None and not raw.autocommit and raw.isolation_level is None and raw.read_only is None
+    raw = _outermost_block_driver(cursor)
+    if not (raw is not None and not raw.autocommit and raw.isolation_level is None and raw.read_only is None
             and raw.pgconn.transaction_status == _idle()):
         cursor.execute(sql, params)
         return
@@ -94,9 +93,8 @@ def execute_closing(cursor: Any, sql: str, params: list[Any]) -> None:
     rollback finds no transaction), though it still drops the block's on_commit callbacks.
     Should a statement follow all the same, the driver opens a new transaction for it,
     which Django commits at the end of the block: never an autocommitted statement."""
-    raw = getattr(connection, "connection", None)
-    if not (_several_per_round_trip(cursor) and connection.in_atomic_block and not connection.savepoint_ids
-            and raw is not None and raw.autocommit and not connection.get_autocommit()):
+    raw = _outermost_block_driver(cursor)
+    if not (raw is not None and raw.autocommit and not connection.get_autocommit()):
         cursor.execute(sql, params)  # not begun by execute_opening
         return
     try:
@@ -106,6 +104,14 @@ def execute_closing(cursor: Any, sql: str, params: list[Any]) -> None:
         # driver opens a transaction again for anything that follows in the block.
         if raw.pgconn.transaction_status == _idle():
             raw.autocommit = False
+
+
+def _outermost_block_driver(cursor: Any) -> Any:
+    """The psycopg connection under `cursor` where BEGIN or COMMIT may share its round trip:
+    a client-side-binding cursor in an outermost atomic block (no savepoint); else None."""
+    if not (_several_per_round_trip(cursor) and connection.in_atomic_block and not connection.savepoint_ids):
+        return None
+    return connection.connection
 
 
 def _idle() -> Any:

@@ -94,9 +94,11 @@ class TriageUnavailable:
     """Stand-in result when the inline engine fails: the source is still stored (never
     lost) and goes to a person for review. Failure is never "no risk" (reliability.md)."""
 
+    level: str = "moderate"  # as the engine's results have it, for callers that read only the level
+
     def to_dict(self) -> dict[str, Any]:
         return {
-            "risk": {"level": "moderate", "score": 0.45, "categories": [], "flags": {"inline_failed": True}, "evidence": []},
+            "risk": {"level": self.level, "score": 0.45, "categories": [], "flags": {"inline_failed": True}, "evidence": []},
             "toxicity": None,
             "pii": [],
             "action": "review",
