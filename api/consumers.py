@@ -1,8 +1,9 @@
 """The single client websocket at /ws/.
 
 Transport only: authenticate, parse and bound every frame, authorise it by role, hand
-it to the registered handler (api/wsproto.py) in a worker thread, and send back what
-the handler returns. Every failure becomes an `error` frame with a stable code; the
+it to the registered handler (api/wsproto.py) in a worker thread — or first to its
+event-loop handler, where the route has one (message.send) — and send back what the
+handler returns. Every failure becomes an `error` frame with a stable code; the
 socket never dies from bad input. Pushes from services arrive as `client.event`.
 """
 
@@ -258,7 +259,9 @@ class ClientConsumer(NoConnectionHopDispatch, AsyncWebsocketConsumer):
             return
         pushes: list = []
         try:
-            result = await _call_in_pool(self.user, route, frame, pushes)
+            result = await self._on_loop(route, frame, pushes) if route.on_loop is not None else None
+            if result is None:
+                result = await _call_in_pool(self.user, route, frame, pushes)
         except ServiceError as exc:
             await realtime.deliver(pushes)  # whatever committed before the error still goes out
             await self._send(ws_error_from(exc, ref))
@@ -271,6 +274,15 @@ class ClientConsumer(NoConnectionHopDispatch, AsyncWebsocketConsumer):
             return
         await realtime.deliver(pushes)
         await self._apply(result)
+
+    async def _on_loop(self, route: wsproto.Route, frame: dict[str, Any], pushes: list) -> wsproto.WsResult | None:
+        """The route's event-loop handler; None: it handed the frame to the thread handler."""
+        with realtime.collect() as collected:
+            try:
+                value = await route.on_loop(self.user, frame)
+            finally:
+                pushes.extend(collected)
+        return None if value is None else wsproto.as_result(value)
 
     async def _apply(self, result: wsproto.WsResult) -> None:
         for group in result.join:

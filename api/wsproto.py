@@ -6,6 +6,11 @@ that validates the frame, calls one service and returns what to send back to *th
 socket. It runs in a worker thread via `database_sync_to_async`; it never touches the
 channel layer itself (services push events after commit).
 
+A route may also have an `on_loop` handler: an async function `(user, frame)` run on the
+event loop first, for a frame type hot enough that the thread hop matters (message.send,
+chat.services.message_send_on_loop). It returns what the handler would, or None to hand
+the frame to the handler in a worker thread as usual.
+
 Connect hooks (`@ws_on_connect`) run once a socket is authenticated and may join groups
 (e.g. a clinician's rota group) or send an initial state frame.
 """
@@ -13,7 +18,7 @@ Connect hooks (`@ws_on_connect`) run once a socket is authenticated and may join
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +40,7 @@ class WsResult:
 
 
 Handler = Callable[[Any, dict[str, Any]], "WsResult | dict | list | None"]
+OnLoopHandler = Callable[[Any, dict[str, Any]], Awaitable["WsResult | dict | list | None"]]
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class Route:
     type: str
     handler: Handler
     roles: frozenset[str] | None  # None: any authenticated user
+    on_loop: OnLoopHandler | None = None
 
 
 _ROUTES: dict[str, Route] = {}
@@ -49,11 +56,11 @@ _CONNECT_HOOKS: list[Callable[[Any], WsResult | None]] = []
 _loaded = False
 
 
-def ws_handler(frame_type: str, *, roles: Iterable[str] | None = None):
+def ws_handler(frame_type: str, *, roles: Iterable[str] | None = None, on_loop: OnLoopHandler | None = None):
     def register(fn: Handler) -> Handler:
         if frame_type in _ROUTES and _ROUTES[frame_type].handler is not fn:
             raise RuntimeError(f"websocket frame type {frame_type!r} registered twice")
-        _ROUTES[frame_type] = Route(frame_type, fn, frozenset(roles) if roles is not None else None)
+        _ROUTES[frame_type] = Route(frame_type, fn, frozenset(roles) if roles is not None else None, on_loop)
         return fn
 
     return register

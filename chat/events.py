@@ -13,7 +13,13 @@ from typing import Any
 from django.db import transaction
 
 from accounts.models import Role, User
-from config.realtime import role_group, send_on_commit, send_to_users_on_commit, user_group
+from config.realtime import (
+    role_group,
+    send_now,
+    send_on_commit,
+    send_to_users_on_commit,
+    user_group,
+)
 
 from .models import Message, Participant, Session, Transfer
 
@@ -149,16 +155,27 @@ def _split(participants: list[Participant]) -> tuple[list[int], list[int]]:
 
 
 def push_message_new(message: Message, participants: list[Participant]) -> None:
-    """To live participants; staff copies carry the risk assessment. The other side's copy
-    is published first: the publishes go out one after another, each a Redis round trip
-    (~0.5 ms), and the sender already has its ack; its own copy is for its other sockets."""
+    """To live participants, after commit; staff copies carry the risk assessment."""
+    for user_ids, payload in _message_new_copies(message, participants):
+        send_to_users_on_commit(user_ids, payload)
+
+
+def push_message_new_committed(message: Message, participants: list[Participant]) -> None:
+    """push_message_new for a message whose transaction the caller has already committed
+    (the send path on the event loop, chat/loop_send.py)."""
+    for user_ids, payload in _message_new_copies(message, participants):
+        send_now([user_group(uid) for uid in user_ids], payload)
+
+
+def _message_new_copies(message: Message, participants: list[Participant]) -> list[tuple[list[int], dict[str, Any]]]:
+    """The other side's copy comes first: the publishes go out one after another, each a
+    Redis round trip (~0.5 ms), and the sender already has its ack; its own copy is for its
+    other sockets."""
     young, staff = _split(participants)
     copies = [(young, False), (staff, True)]
     if message.sender_role == Role.YOUNG_PERSON:
         copies.reverse()
-    for user_ids, for_staff in copies:
-        if user_ids:
-            send_to_users_on_commit(user_ids, message_new_payload(message, staff=for_staff))
+    return [(user_ids, message_new_payload(message, staff=for_staff)) for user_ids, for_staff in copies if user_ids]
 
 
 def push_session_assigned(session: Session) -> None:

@@ -24,13 +24,20 @@ from config.sql import (
     execute_opening,
     insert_statement,
     loaded_instance,
+    reserve_id_expression,
     reserve_id_sql,
     sql_insert,
     update_statement,
 )
 from triage.engine import level_rank
 from triage.models import Assessment
-from triage.services import assessment_inline, assessment_record
+from triage.services import (
+    assessment_escalates,
+    assessment_inline,
+    assessment_record,
+    assessment_row,
+    model_dispatch,
+)
 
 from . import events
 from .access import participant_may_write
@@ -219,13 +226,10 @@ def message_send(
     This is the hottest path of the service (docs/benchmarks.md): one locking query reads
     everything the checks need, and the inline triage runs before the transaction opens."""
     now = now or timezone.now()
-    try:
-        cmid = client_msg_id if isinstance(client_msg_id, uuid.UUID) else uuid.UUID(str(client_msg_id))
-    except ValueError as exc:
-        raise InvalidInput("`client_msg_id` must be a UUID.") from exc
+    cmid = send_client_msg_id(client_msg_id)
     body = _check_body(body)
     # Pure CPU and no database: done before the lock is taken. A retry wastes it (rare).
-    inline = assessment_inline(body) if sender.role == Role.YOUNG_PERSON else None
+    inline = send_inline_triage(sender=sender, body=body)
     limit, window_s = _rate_limit()
     try:
         with transaction.atomic():
@@ -236,14 +240,8 @@ def message_send(
                 # A retry of a stored message always gets its ack: before the checks below.
                 return SendResult(_message_retry(user=sender, cmid=cmid, conversation_id=conversation_id),
                                   created=False)
-            # The rule of access_conversation_for_sender, on the rows read under the lock (so a
-            # transfer committed meanwhile is seen).
-            participant_may_write(next((p for p in ctx.live if p.user_id == sender.id), None) if ctx else None)
-            if ctx.recent >= limit:
-                raise RateLimited()
+            send_checks(ctx, sender=sender, limit=limit)
             conversation, session, live = ctx.conversation, ctx.session, ctx.live
-            if session.state not in (SessionState.QUEUED, SessionState.ACTIVE):
-                raise SessionClosed()
             extra = []
             if inline is None:
                 message = _message_store(conversation=conversation, body=body, sender=sender, kind=MessageKind.TEXT,
@@ -270,8 +268,110 @@ def message_send(
     return SendResult(message, created=True, extra=extra)
 
 
+async def message_send_on_loop(
+    *, sender: User, conversation_id: int, client_msg_id: str | uuid.UUID, body: Any
+) -> SendResult | None:
+    """message_send for the common case, run on the event loop with no thread hop
+    (config/loopdb.py): a new message that is stored, triaged inline if a young person's,
+    and needs nothing else written. Returns None for every other case — an escalation, a
+    queued request moving up, a retry, a database error, or no async driver — and the
+    caller then runs message_send, which stays the one reference for all of them. Handing
+    over is safe at any point, even after a COMMIT whose answer was lost: a message is
+    stored once per (sender, client_msg_id), and a retry gets the stored one. Refusals
+    (not a participant, rate limited, session closed) raise as message_send's do.
+
+    The same two round trips, built by the same functions as message_send's: "BEGIN; <the
+    locking read>", then the seq UPDATE, the message and its assessment with the COMMIT.
+    Pushes go out through config.realtime after the COMMIT: the caller must collect them
+    (realtime.collect) and deliver them from the loop."""
+    from config import loopdb
+
+    if not loopdb.usable():
+        return None
+    now = timezone.now()
+    cmid = send_client_msg_id(client_msg_id)
+    body = _check_body(body)
+    inline = send_inline_triage(sender=sender, body=body)
+    row = None
+    if inline is not None:
+        row = assessment_row(source_type="chat_message", source_id=0, author_id=sender.id,
+                             conversation_id=conversation_id, thread_id=None, result=inline, full=False)
+        # The escalation, its audit row and the crisis resources follow the message in its
+        # transaction; eager model dispatch runs the model task in the caller's thread.
+        if assessment_escalates(row) or (row["model_dispatched_at"] is not None and settings.CELERY_TASK_ALWAYS_EAGER):
+            return None
+    limit, window_s = _rate_limit()
+    ids = [reserve_id_expression(Message), reserve_id_expression(Assessment) if row is not None else None]
+    params = send_context_params(conversation_id=conversation_id, sender_id=sender.id, cmid=cmid,
+                                 since=now - dt.timedelta(seconds=window_s), limit=limit)
+    import psycopg
+
+    try:
+        async with loopdb.connection() as conn, conn.cursor() as cursor:
+            await cursor.execute(f"BEGIN; {send_context_sql(*ids)}", params)
+            cursor.nextset()
+            ctx = send_context_from_rows(await cursor.fetchall(), conversation_id=conversation_id)
+            if ctx is not None and ctx.duplicate_id is not None:
+                return None  # the retry's answer: message_send
+            send_checks(ctx, sender=sender, limit=limit)  # raises; the connection rolls back
+            if row is not None and _queue_moves_up(session=ctx.session, level=inline.level):
+                return None
+            statements, message = _message_statements(ctx=ctx, sender=sender, body=body, cmid=cmid, now=now, row=row)
+            await cursor.execute("; ".join(sql for sql, _ in statements) + "; COMMIT",
+                                 [p for _, values in statements for p in values])
+    except psycopg.Error as exc:
+        logger.info("send on the event loop handed over to message_send (%s)", type(exc).__name__)
+        return None
+    events.push_message_new_committed(message, ctx.live)
+    if row is not None and row["model_dispatched_at"] is not None:
+        model_dispatch([message.assessment_id])
+    return SendResult(message, created=True)
+
+
+def _message_statements(*, ctx: SendContext, sender: User, body: str, cmid: uuid.UUID, now: dt.datetime,
+                        row: dict[str, Any] | None) -> tuple[list[Statement], Message]:
+    """message_send_on_loop's writes, into the ids its locking read reserved: the seq
+    UPDATE, the message, and (`row`, a young person's) its assessment, which the message
+    already points at (the foreign key is checked at commit)."""
+    message_id, assessment_id = ctx.reserved
+    statements = [_seq_advance(ctx.conversation, now)]
+    insert, message = insert_statement(
+        Message, id=message_id, assessment_id=assessment_id if row is not None else None,
+        **_message_values(conversation=ctx.conversation, body=body, sender=sender, kind=MessageKind.TEXT,
+                          client_msg_id=cmid, now=now))
+    statements.append(insert)
+    message.sender = sender
+    if row is not None:
+        insert, message.assessment = insert_statement(Assessment, id=assessment_id, **{**row, "source_id": message_id})
+        statements.append(insert)
+    return statements, message
+
+
+def send_client_msg_id(value: str | uuid.UUID) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError as exc:
+        raise InvalidInput("`client_msg_id` must be a UUID.") from exc
+
+
+def send_inline_triage(*, sender: User, body: str) -> Any:
+    """The inline verdict on a young person's message (None for staff messages)."""
+    return assessment_inline(body) if sender.role == Role.YOUNG_PERSON else None
+
+
+def send_checks(ctx: SendContext | None, *, sender: User, limit: int) -> None:
+    """Whether `sender` may store a message now, on the rows read under the conversation
+    lock (so a transfer committed meanwhile is seen); raises the reason if not. The rule of
+    access_conversation_for_sender, then the rate limit, then the session's state."""
+    participant_may_write(next((p for p in ctx.live if p.user_id == sender.id), None) if ctx else None)
+    if ctx.recent >= limit:
+        raise RateLimited()
+    if ctx.session.state not in (SessionState.QUEUED, SessionState.ACTIVE):
+        raise SessionClosed()
+
+
 @dataclass
-class _SendContext:
+class SendContext:
     conversation: Conversation  # id and last_seq loaded; the rest deferred
     session: Session  # id, state and priority loaded
     live: list[Participant]  # id, user_id and role loaded
@@ -282,7 +382,7 @@ class _SendContext:
 
 def _send_context_locked(
     *, conversation_id: int, sender_id: int, cmid: uuid.UUID, since: dt.datetime, limit: int, reserve: bool
-) -> _SendContext | None:
+) -> SendContext | None:
     """One statement: the conversation row lock (seq), its session, its live participants
     (authorisation and fan-out), whether this client_msg_id is already stored, and how
     many messages the sender stored since `since` (rate limit; an index range scan of at
@@ -299,16 +399,27 @@ def _send_context_locked(
     insert and message_send answers with the stored message. Likewise the count can miss
     a message the same person's other socket committed meanwhile: the limit can be passed
     by the number of their sockets sending at the same instant, never more."""
-    cmid_db = Message._meta.get_field("client_msg_id").get_db_prep_value(cmid, connection)
-    since_db = Message._meta.get_field("sent_at").get_db_prep_value(since, connection)
     with connection.cursor() as cursor:
         ids = (reserve_id_sql(Message, cursor), reserve_id_sql(Assessment, cursor)) if reserve else (None, None)
-        execute_opening(cursor, _send_context_sql(*ids), [sender_id, cmid_db, sender_id, since_db, limit, conversation_id])
-        rows = cursor.fetchall()
+        execute_opening(cursor, send_context_sql(*ids),
+                        send_context_params(conversation_id=conversation_id, sender_id=sender_id, cmid=cmid,
+                                            since=since, limit=limit))
+        return send_context_from_rows(cursor.fetchall(), conversation_id=conversation_id)
+
+
+def send_context_params(*, conversation_id: int, sender_id: int, cmid: uuid.UUID, since: dt.datetime,
+                        limit: int) -> list[Any]:
+    cmid_db = Message._meta.get_field("client_msg_id").get_db_prep_value(cmid, connection)
+    since_db = Message._meta.get_field("sent_at").get_db_prep_value(since, connection)
+    return [sender_id, cmid_db, sender_id, since_db, limit, conversation_id]
+
+
+def send_context_from_rows(rows: list[tuple], *, conversation_id: int) -> SendContext | None:
+    """The locking read's rows (send_context_sql) as a SendContext; None: no such conversation."""
     if not rows:
         return None
     first = rows[0]
-    return _SendContext(
+    return SendContext(
         conversation=loaded_instance(Conversation, id=conversation_id, last_seq=first[3]),
         session=loaded_instance(Session, id=first[4], conversation_id=conversation_id, state=first[5], priority=first[6]),
         live=[loaded_instance(Participant, id=r[0], conversation_id=conversation_id, user_id=r[1], role=r[2])
@@ -320,7 +431,7 @@ def _send_context_locked(
 
 
 @functools.cache
-def _send_context_sql(message_id: str | None, assessment_id: str | None) -> str:
+def send_context_sql(message_id: str | None, assessment_id: str | None) -> str:
     p, c, s, m = (model._meta.db_table for model in (Participant, Conversation, Session, Message))
     lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
     # Only table names from model metadata (and reserve_id_sql's expressions, built from

@@ -111,15 +111,24 @@ def session_transfer(user, frame):
     return None  # session.transferred arrives through user.<id>
 
 
-@ws_handler("message.send", roles=IN_CHAT)
+async def message_send_on_loop(user, frame):
+    # The common case without the thread hop; None: message_send below takes the frame.
+    result = await services.message_send_on_loop(sender=user, **_message_fields(frame))
+    return None if result is None else _message_ack(result, frame)
+
+
+@ws_handler("message.send", roles=IN_CHAT, on_loop=message_send_on_loop)
 def message_send(user, frame):
     # No access_* fetch: the service authorises the sender under the conversation lock.
-    result = services.message_send(
-        sender=user,
-        conversation_id=field_int(frame, "conversation"),
-        client_msg_id=field_str(frame, "client_msg_id", max_len=64),
-        body=_body(frame),
-    )
+    return _message_ack(services.message_send(sender=user, **_message_fields(frame)), frame)
+
+
+def _message_fields(frame: dict[str, Any]) -> dict[str, Any]:
+    return {"conversation_id": field_int(frame, "conversation"),
+            "client_msg_id": field_str(frame, "client_msg_id", max_len=64), "body": _body(frame)}
+
+
+def _message_ack(result: services.SendResult, frame: dict[str, Any]) -> dict[str, Any]:
     return {**events.message_ack_payload(result.message), "duplicate": not result.created, "ref": _ref(frame)}
 
 

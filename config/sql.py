@@ -128,8 +128,11 @@ def reserve_id_sql(model: type[models.Model], cursor: Any) -> str | None:
     (uncorrelated, so evaluated once), where ids can be reserved and several statements
     travel in one round trip (see insert_statement); else None. A reserved id that goes
     unused is a gap in the ids, nothing more."""
-    if not _several_per_round_trip(cursor):
-        return None
+    return reserve_id_expression(model) if _several_per_round_trip(cursor) else None
+
+
+def reserve_id_expression(model: type[models.Model]) -> str:
+    """reserve_id_sql's expression (PostgreSQL)."""
     meta = model._meta
     # Names from model metadata only, never from input.
     return f"(SELECT nextval(pg_get_serial_sequence('{meta.db_table}', '{meta.pk.column}')))"

@@ -72,6 +72,16 @@ def _fresh_channel_layer():
 
 
 @pytest.fixture(autouse=True)
+def _close_loop_connections():
+    """Each async test runs on its own event loop: close the connections the send path
+    opened on it (config/loopdb.py), or the test database could not be dropped at the end."""
+    from config import loopdb
+
+    yield
+    loopdb.close_all()
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache
 

@@ -156,9 +156,8 @@ def assessment_record(
     full = result is not None
     if result is None:
         result = inline_result if inline_result is not None else assessment_inline(text)
-    now = timezone.now()
-    dispatch = not full and settings.TRIAGE_MODEL_DISPATCH
-    fields = _fields_from(result)
+    row = assessment_row(source_type=source_type, source_id=source_id, author_id=author_id,
+                         conversation_id=conversation_id, thread_id=thread_id, result=result, full=full)
     # sql_insert: the same row as Assessment.objects.create, without the ORM's per-call
     # compiling and signals (once per chat message; docs/benchmarks.md).
     assessment = sql_insert(
@@ -166,27 +165,40 @@ def assessment_record(
         link=link,
         before=before,
         **({"id": reserved_id} if reserved_id is not None else {}),
-        source_type=source_type,
-        source_id=source_id,
-        author_id=author_id,
-        conversation_id=conversation_id,
-        thread_id=thread_id,
-        model_state=ModelState.DONE if full else ModelState.PENDING,
-        model_done_at=now if full else None,
-        # Stamped in the same INSERT rather than by an UPDATE at dispatch time: the
-        # sweeper treats it as "dispatch requested" and re-drives it if no result comes.
-        model_dispatched_at=now if dispatch else None,
-        last=last and not _escalates(fields),
-        **fields,
+        last=last and not assessment_escalates(row),
+        **row,
     )
-    if _escalates(fields):
+    if assessment_escalates(row):
         escalation_open(assessment=assessment, excerpt=text, raised_by_model=False)
-    if dispatch:
+    if row["model_dispatched_at"] is not None:
         transaction.on_commit(lambda: model_dispatch([assessment.id]))
     return assessment
 
 
-def _escalates(fields: dict[str, Any]) -> bool:
+def assessment_row(*, source_type: str, source_id: int, author_id: int, conversation_id: int | None,
+                   thread_id: int | None, result: Any, full: bool) -> dict[str, Any]:
+    """The Assessment row assessment_record stores for `result` (by attname, no id).
+    `full`: the result includes the model layer; otherwise the model layer is still to run
+    and, where it is dispatched, the row is stamped as dispatched."""
+    now = timezone.now()
+    dispatch = not full and settings.TRIAGE_MODEL_DISPATCH
+    return {
+        "source_type": source_type,
+        "source_id": source_id,
+        "author_id": author_id,
+        "conversation_id": conversation_id,
+        "thread_id": thread_id,
+        "model_state": ModelState.DONE if full else ModelState.PENDING,
+        "model_done_at": now if full else None,
+        # Stamped in the same INSERT rather than by an UPDATE at dispatch time: the
+        # sweeper treats it as "dispatch requested" and re-drives it if no result comes.
+        "model_dispatched_at": now if dispatch else None,
+        **_fields_from(result),
+    }
+
+
+def assessment_escalates(fields: dict[str, Any]) -> bool:
+    """Whether an assessment with these fields (assessment_row) opens an escalation."""
     return fields["action"] == "escalate" or fields["level"] in ESCALATE_LEVELS
 
 

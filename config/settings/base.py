@@ -339,5 +339,10 @@ TRIAGE_DATA_DIR = os.environ.get("TRIAGE_DATA_DIR", str((BASE_DIR / ".." / "shar
 # --- Chat (see docs/protocol.md) ------------------------------------------------------
 CHAT_MESSAGE_RATE = int(os.environ.get("CHAT_MESSAGE_RATE", "30"))  # per user ...
 CHAT_MESSAGE_RATE_WINDOW_S = int(os.environ.get("CHAT_MESSAGE_RATE_WINDOW_S", "10"))  # ... per window
+# message.send's common case on the event loop with psycopg's async driver, no thread hop
+# (PostgreSQL only; chat.services.message_send_on_loop, config/loopdb.py); connections per
+# event loop for it.
+CHAT_SEND_ON_LOOP = env_bool("CHAT_SEND_ON_LOOP", True)
+CHAT_LOOP_DB_CONNECTIONS = int(os.environ.get("CHAT_LOOP_DB_CONNECTIONS", "4"))
 CHAT_SILENCE_TIMEOUT_S = int(os.environ.get("CHAT_SILENCE_TIMEOUT_S", "1800"))
 CHAT_COUNSELLOR_CAPACITY = int(os.environ.get("CHAT_COUNSELLOR_CAPACITY", "3"))

@@ -1,0 +1,128 @@
+"""Async PostgreSQL connections for code that runs on the ASGI event loop.
+
+Django's database layer is synchronous: the websocket consumer runs each frame's handler
+in a worker thread (api/consumers.in_thread_pool), and that hop — a thread woken, the GIL
+handed over and back, Django's connection checkout, transaction and cursor layers — cost
+about as much CPU per chat message as the SQL itself (docs/benchmarks.md). The one path
+that runs for every message (chat.services.message_send_on_loop) uses these instead:
+psycopg's async driver, with the same connection parameters, adapters and client-side
+binding as Django's connections, so the statements Django's helpers build (config/sql.py)
+run here unchanged.
+
+Each event loop has its own small set (CHAT_LOOP_DB_CONNECTIONS, default 4): a send holds
+one for its two round trips, so a few serve a whole process. Connections are in autocommit
+mode; a caller that opens a transaction ("BEGIN; ...") must end it, and one handed back
+inside a transaction is rolled back, or closed if that fails. A connection whose use
+raised is closed rather than reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+
+DEFAULT_SIZE = 4
+
+
+@functools.cache
+def _backend_allows() -> bool:
+    """PostgreSQL through psycopg 3 with client-side binding (Django's default), where a
+    statement's parameters and several statements per round trip work as on Django's side."""
+    db = connections["default"]
+    if db.vendor != "postgresql":
+        return False
+    import psycopg
+
+    return issubclass(db.get_connection_params().get("cursor_factory", object), psycopg.ClientCursor)
+
+
+def usable() -> bool:
+    return bool(getattr(settings, "CHAT_SEND_ON_LOOP", True)) and _backend_allows()
+
+
+def _connect_params() -> dict[str, Any]:
+    import psycopg
+
+    params = connections["default"].get_connection_params()
+    params["cursor_factory"] = psycopg.AsyncClientCursor
+    params["autocommit"] = True
+    # Django sets its connections to UTC; so do these (timestamps read back as Django's).
+    params["options"] = f"{params.get('options', '')} -c TimeZone=UTC".strip()
+    return params
+
+
+class _LoopConnections:
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopConnections] = weakref.WeakKeyDictionary()
+
+    def __init__(self, size: int) -> None:
+        self.free = asyncio.Semaphore(size)
+        self.idle: list[Any] = []
+
+    @classmethod
+    def for_loop(cls) -> _LoopConnections:
+        loop = asyncio.get_running_loop()
+        pool = cls._by_loop.get(loop)
+        if pool is None:
+            pool = cls._by_loop[loop] = cls(int(getattr(settings, "CHAT_LOOP_DB_CONNECTIONS", DEFAULT_SIZE)))
+        return pool
+
+    async def take(self) -> Any:
+        import psycopg
+
+        while self.idle:
+            conn = self.idle.pop()
+            if not conn.closed:
+                return conn
+        return await psycopg.AsyncConnection.connect(**_connect_params())
+
+    async def give(self, conn: Any, *, broken: bool) -> None:
+        from psycopg.pq import TransactionStatus
+
+        if not broken and not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+            try:
+                await conn.execute("ROLLBACK")
+            except Exception:
+                broken = True
+        if broken or conn.closed or conn.info.transaction_status != TransactionStatus.IDLE:
+            await conn.close()
+        else:
+            self.idle.append(conn)
+
+
+@contextlib.asynccontextmanager
+async def connection() -> AsyncIterator[Any]:
+    """One of this loop's connections, for the block's duration (waits while all are in
+    use). Exceptions from the block propagate. A transaction the block left open is rolled
+    back; after a driver error or a cancellation (a statement may be in flight) the
+    connection is closed instead, which ends any transaction on the server too."""
+    import psycopg
+
+    pool = _LoopConnections.for_loop()
+    async with pool.free:
+        conn = await pool.take()
+        broken = False
+        try:
+            yield conn
+        except (psycopg.Error, asyncio.CancelledError):
+            broken = True
+            raise
+        finally:
+            await pool.give(conn, broken=broken)
+
+
+def close_all() -> None:
+    """Close every loop's idle connections (tests: each test's event loop ends with its
+    connections open, and the test database cannot be dropped while they are)."""
+    for pool in list(_LoopConnections._by_loop.values()):
+        for conn in pool.idle:
+            if not conn.closed:
+                conn.pgconn.finish()
+        pool.idle.clear()
+    _LoopConnections._by_loop.clear()

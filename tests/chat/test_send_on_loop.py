@@ -1,0 +1,246 @@
+"""message.send on the event loop (chat.services.message_send_on_loop, config/loopdb.py).
+
+The common case runs on the loop with its own async connection; every other case is
+handed to message_send in a worker thread. These check, over the websocket protocol on
+PostgreSQL, that the loop path stores exactly what message_send would, refuses what it
+would, and hands over everything else (escalations, queue moves, retries, database
+errors) without losing or doubling a message.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+from channels.db import database_sync_to_async
+from django.test import override_settings
+
+from accounts.models import Role
+from chat import services
+from chat.models import Conversation, Message, Session
+from config import loopdb
+from tests.chat.helpers import Peer, make
+from triage.models import Assessment, Escalation
+
+pytestmark = [pytest.mark.real]
+
+db = database_sync_to_async
+
+
+@pytest.fixture
+def thread_sends(monkeypatch):
+    """Calls of message_send in a worker thread (the hand-over), counted."""
+    calls: list[dict] = []
+    original = services.message_send
+
+    def counted(**kwargs):
+        calls.append(kwargs)
+        return original(**kwargs)
+
+    monkeypatch.setattr(services, "message_send", counted)
+    return calls
+
+
+async def _pair(make_user, token_for, body="I need to talk about school"):
+    yp = await Peer.open(await make(make_user, Role.YOUNG_PERSON), token_for)
+    co = await Peer.open(await make(make_user, Role.COUNSELLOR), token_for)
+    queued = await yp.call("session.queued", type="session.request", topic="t", body=body)
+    await co.call("counsellor.status", type="counsellor.status", status="available")
+    await co.send(type="session.accept")
+    await co.recv("session.assigned")
+    await yp.recv("session.assigned")
+    return yp, co, queued["conversation"]
+
+
+@db
+def _stored(message_id):
+    message = Message.objects.select_related("assessment").get(pk=message_id)
+    return message, message.assessment, Conversation.objects.get(pk=message.conversation_id)
+
+
+async def test_young_persons_message_is_stored_triaged_and_pushed_on_the_loop(make_user, token_for, thread_sends):
+    yp, co, conv = await _pair(make_user, token_for)
+    cmid = str(uuid.uuid4())
+    ack = await yp.say(conv, "I feel really low and alone", cmid=cmid)
+    assert ack["duplicate"] is False and ack["seq"] == 3 and ack["client_msg_id"] == cmid
+    new = await co.recv("message.new")
+    assert new["id"] == ack["id"] and new["body"] == "I feel really low and alone"
+    assert new["risk"]["level"] == "none" and new["sender_role"] == Role.YOUNG_PERSON
+    assert thread_sends == []
+
+    message, assessment, conversation = await _stored(ack["id"])
+    assert (message.seq, message.sender_id, message.kind, str(message.client_msg_id)) == (3, yp.user.id, "text", cmid)
+    assert conversation.last_seq == 3 and conversation.last_activity_at == message.sent_at
+    assert assessment.source_type == "chat_message" and assessment.source_id == message.id
+    assert assessment.author_id == yp.user.id and assessment.conversation_id == conv
+    assert assessment.model_state == "pending" and assessment.model_dispatched_at is None  # dispatch off in tests
+    await yp.comm.disconnect()
+    await co.comm.disconnect()
+
+
+async def test_counsellors_message_carries_no_assessment(make_user, token_for, thread_sends):
+    yp, co, conv = await _pair(make_user, token_for)
+    ack = await co.say(conv, "Hi, I'm here. What's on your mind?")
+    new = await yp.recv("message.new")
+    assert new["id"] == ack["id"] and "risk" not in new and new["sender_name"]
+    message, assessment, _ = await _stored(ack["id"])
+    assert assessment is None and message.sender_role == Role.COUNSELLOR
+    assert thread_sends == []
+    await yp.comm.disconnect()
+    await co.comm.disconnect()
+
+
+async def test_loop_and_thread_store_the_same_rows(make_user, token_for, thread_sends):
+    yp, co, conv = await _pair(make_user, token_for)
+    on_loop = await yp.say(conv, "I feel so hopeless, nothing matters anymore")
+    with override_settings(CHAT_SEND_ON_LOOP=False):
+        in_thread = await yp.say(conv, "I feel so hopeless, nothing matters anymore")
+    assert len(thread_sends) == 1
+
+    (m1, a1, _), (m2, a2, _) = await _stored(on_loop["id"]), await _stored(in_thread["id"])
+    skip = {"id", "seq", "client_msg_id", "sent_at", "assessment_id", "source_id", "created_at", "model_dispatched_at",
+            "updated_at"}
+
+    def columns(row):
+        return {f.attname: getattr(row, f.attname) for f in row._meta.concrete_fields if f.attname not in skip}
+
+    assert columns(m1) == columns(m2)
+    assert columns(a1) == columns(a2)
+    assert a1.level == "moderate" and a1.action == "review"
+    await yp.comm.disconnect()
+    await co.comm.disconnect()
+
+
+async def test_two_round_trips_per_message(make_user, token_for, monkeypatch):
+    yp, co, conv = await _pair(make_user, token_for)
+    sent: list[str] = []
+    original = psycopg.AsyncClientCursor.execute
+
+    async def counted(self, query, params=None, **kwargs):
+        sent.append(query)
+        return await original(self, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncClientCursor, "execute", counted)
+    await yp.say(conv, "still here")
+    assert len(sent) == 2
+    assert sent[0].startswith("BEGIN; SELECT") and sent[1].endswith("; COMMIT")
+    await yp.comm.disconnect()
+    await co.comm.disconnect()
+
+
+async def test_escalation_is_handed_to_message_send(make_user, token_for, thread_sends):
+    yp, co, conv = await _pair(make_user, token_for)
+    ack = await yp.say(conv, "I want to kill myself tonight")
+    assert len(thread_sends) == 1
+    frames = await co.collect(2, ("message.new",))
+    assert frames[0]["id"] == ack["id"] and frames[0]["risk"]["level"] == "high"
+    assert frames[1]["kind"] == "system"  # the crisis resources, in the same transaction
+    assert await db(Escalation.objects.filter(source_type="chat_message", source_id=ack["id"]).exists)()
+    await yp.comm.disconnect()
+    await co.comm.disconnect()
+
+
+async def test_retry_is_answered_by_message_send_with_the_stored_message(make_user, token_for, thread_sends):
+    yp, co, conv = await _pair(make_user, token_for)
+    cmid = str(uuid.uuid4())
+    first = await yp.say(conv, "hello?", cmid=cmid)
+    again = await yp.say(conv, "hello?", cmid=cmid)
+    assert again["duplicate"] is True and again["id"] == first["id"] and again["seq"] == first["seq"]
+    assert len(thread_sends) == 1
+    assert await db(Message.objects.filter(client_msg_id=cmid).count)() == 1
+    await yp.comm.disconnect()
+    await co.comm.disconnect()
+
+
+async def test_riskier_words_while_queued_move_the_request_up(make_user, token_for, thread_sends):
+    yp = await Peer.open(await make(make_user, Role.YOUNG_PERSON), token_for)
+    queued = await yp.call("session.queued", type="session.request", topic="t", body="hi")
+    await yp.say(queued["conversation"], "I feel really low and alone")  # level none: stays
+    assert thread_sends == []
+    await yp.say(queued["conversation"], "I feel so hopeless, nothing matters anymore")
+    assert len(thread_sends) == 1
+    session = await db(Session.objects.get)(pk=queued["session"])
+    assert session.risk_level == "moderate"
+    await yp.comm.disconnect()
+
+
+async def test_refusals_are_the_same_on_the_loop(make_user, token_for, thread_sends):
+    yp, co, conv = await _pair(make_user, token_for)
+    stranger = await Peer.open(await make(make_user, Role.YOUNG_PERSON), token_for)
+    err = await stranger.error(type="message.send", conversation=conv, client_msg_id=str(uuid.uuid4()), body="hi")
+    assert err["code"] == "not_participant"
+    err = await stranger.error(type="message.send", conversation=10**9, client_msg_id=str(uuid.uuid4()), body="hi")
+    assert err["code"] == "not_participant"
+    err = await yp.error(type="message.send", conversation=conv, client_msg_id="not-a-uuid", body="hi")
+    assert err["code"] == "validation_error"
+    err = await yp.error(type="message.send", conversation=conv, client_msg_id=str(uuid.uuid4()), body="   ")
+    assert err["code"] == "validation_error"
+    with override_settings(CHAT_MESSAGE_RATE=2):  # the opening message counts
+        await yp.say(conv, "one")
+        err = await yp.error(type="message.send", conversation=conv, client_msg_id=str(uuid.uuid4()), body="two")
+        assert err["code"] == "rate_limited"
+    await co.call("session.ended", type="session.end", session=(await db(Session.objects.get)(conversation_id=conv)).id)
+    err = await yp.error(type="message.send", conversation=conv, client_msg_id=str(uuid.uuid4()), body="still there?")
+    assert err["code"] == "session_closed"
+    assert thread_sends == []
+    assert await db(Message.objects.filter(conversation_id=conv, body__in=["hi", "two", "still there?"]).count)() == 0
+    for peer in (yp, co, stranger):
+        await peer.comm.disconnect()
+
+
+async def test_database_error_hands_over_and_stores_once(make_user, token_for, thread_sends, monkeypatch):
+    yp, co, conv = await _pair(make_user, token_for)
+    loopdb.close_all()
+    params = loopdb._connect_params()
+    monkeypatch.setattr(loopdb, "_connect_params", lambda: {**params, "port": 1})  # nothing listens there
+    ack = await yp.say(conv, "are you there")
+    assert ack["duplicate"] is False and len(thread_sends) == 1
+    assert (await co.recv("message.new"))["id"] == ack["id"]
+    assert await db(Message.objects.filter(conversation_id=conv, body="are you there").count)() == 1
+    await yp.comm.disconnect()
+    await co.comm.disconnect()
+
+
+async def test_commit_answer_lost_is_answered_with_the_stored_message(make_user, token_for, thread_sends, monkeypatch):
+    """The server committed but the connection failed before its answer: message_send finds
+    the stored message and acknowledges it (stored once, never twice)."""
+    yp, co, conv = await _pair(make_user, token_for)
+    original = psycopg.AsyncClientCursor.execute
+
+    async def commit_then_fail(self, query, params=None, **kwargs):
+        result = await original(self, query, params, **kwargs)
+        if query.endswith("; COMMIT"):
+            raise psycopg.OperationalError("connection lost")
+        return result
+
+    monkeypatch.setattr(psycopg.AsyncClientCursor, "execute", commit_then_fail)
+    cmid = str(uuid.uuid4())
+    ack = await yp.say(conv, "did this arrive", cmid=cmid)
+    assert ack["duplicate"] is True and len(thread_sends) == 1
+    assert await db(Message.objects.filter(client_msg_id=cmid).count)() == 1
+    await yp.comm.disconnect()
+    await co.comm.disconnect()
+
+
+async def test_model_layer_dispatch_after_commit(make_user, token_for, thread_sends, monkeypatch):
+    dispatched: list[list[int]] = []
+    monkeypatch.setattr(services, "model_dispatch", dispatched.append)
+    yp, co, conv = await _pair(make_user, token_for)
+    with override_settings(TRIAGE_MODEL_DISPATCH=True, CELERY_TASK_ALWAYS_EAGER=False):
+        ack = await yp.say(conv, "I feel really low and alone")
+    message, assessment, _ = await _stored(ack["id"])
+    assert dispatched == [[assessment.id]] and assessment.model_dispatched_at is not None
+    assert thread_sends == []
+    await yp.comm.disconnect()
+    await co.comm.disconnect()
+
+
+async def test_off_switch_uses_message_send(make_user, token_for, thread_sends):
+    yp, co, conv = await _pair(make_user, token_for)
+    with override_settings(CHAT_SEND_ON_LOOP=False):
+        ack = await yp.say(conv, "hello?")
+    assert len(thread_sends) == 1
+    assert await db(Assessment.objects.filter(source_type="chat_message", source_id=ack["id"]).exists)()
+    await yp.comm.disconnect()
+    await co.comm.disconnect()
