@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from accounts.models import Role, User
@@ -320,7 +320,10 @@ async def message_send_on_loop(
             await cursor.execute("; ".join(sql for sql, _ in statements) + "; COMMIT",
                                  [p for _, values in statements for p in values])
     except psycopg.Error as exc:
-        logger.info("send on the event loop handed over to message_send (%s)", type(exc).__name__)
+        # A unique-constraint race is a retry racing its own first try; anything else (the
+        # database unreachable, a lost answer) is worth an operator's look.
+        log = logger.info if isinstance(exc, psycopg.IntegrityError) else logger.warning
+        log("send on the event loop handed over to message_send (%s)", type(exc).__name__)
         return None
     events.push_message_new_committed(message, ctx.live)
     if row is not None and row["model_dispatched_at"] is not None:
@@ -409,8 +412,9 @@ def _send_context_locked(
 
 def send_context_params(*, conversation_id: int, sender_id: int, cmid: uuid.UUID, since: dt.datetime,
                         limit: int) -> list[Any]:
-    cmid_db = Message._meta.get_field("client_msg_id").get_db_prep_value(cmid, connection)
-    since_db = Message._meta.get_field("sent_at").get_db_prep_value(since, connection)
+    db = connections[DEFAULT_DB_ALIAS]  # the wrapper, not the proxy (config.sql._insert)
+    cmid_db = Message._meta.get_field("client_msg_id").get_db_prep_value(cmid, db)
+    since_db = Message._meta.get_field("sent_at").get_db_prep_value(since, db)
     return [sender_id, cmid_db, sender_id, since_db, limit, conversation_id]
 
 

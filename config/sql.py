@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.utils import timezone
 
 
@@ -28,10 +28,14 @@ Statement = tuple[str, list[Any]]
 
 def update_statement(model: type[models.Model], pk: int, **columns: Any) -> Statement:
     """UPDATE one row by primary key; `columns` are column names with database values."""
+    return _update_sql(model, tuple(columns)), [*columns.values(), pk]
+
+
+@functools.cache
+def _update_sql(model: type[models.Model], names: tuple[str, ...]) -> str:
     quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(name)} = %s" for name in columns)
-    return (f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE id = %s",  # noqa: S608
-            [*columns.values(), pk])
+    assignments = ", ".join(f"{quote(name)} = %s" for name in names)
+    return f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE id = %s"  # noqa: S608
 
 
 def sql_update(model: type[models.Model], pk: int, **columns: Any) -> int:
@@ -143,7 +147,7 @@ def _insert(model: type[models.Model], values: dict[str, Any]) -> tuple[str, lis
     Model.objects.create(**values) would store it (field defaults, auto_now /
     auto_now_add); the primary key only if given."""
     now = timezone.now()
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key or f.attname in values]
+    fields = _insert_fields(model, model._meta.pk.attname in values)
     row: dict[str, Any] = {}
     for f in fields:
         if f.attname in values:
@@ -155,10 +159,22 @@ def _insert(model: type[models.Model], values: dict[str, Any]) -> tuple[str, lis
             row[f.attname] = now
         else:
             row[f.attname] = f.get_default()
+    # The wrapper itself, not the `connection` proxy: each attribute read through the proxy
+    # is a context-local lookup, and adapting a row reads it a few times per field.
+    db = connections[DEFAULT_DB_ALIAS]
+    return _insert_sql(model, fields), [f.get_db_prep_save(row[f.attname], db) for f in fields], row
+
+
+@functools.cache
+def _insert_fields(model: type[models.Model], with_pk: bool) -> tuple[models.Field, ...]:
+    return tuple(f for f in model._meta.concrete_fields if with_pk or not f.primary_key)
+
+
+@functools.cache
+def _insert_sql(model: type[models.Model], fields: tuple[models.Field, ...]) -> str:
     quote = connection.ops.quote_name
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
+    return "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
         quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields), ", ".join(["%s"] * len(fields)))
-    return sql, [f.get_db_prep_save(row[f.attname], connection) for f in fields], row
 
 
 def insert_statement(model: type[models.Model], **values: Any) -> tuple[Statement, models.Model]:
