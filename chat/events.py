@@ -162,7 +162,7 @@ def push_message_new(message: Message, participants: list[Participant]) -> None:
 
 def push_message_new_committed(message: Message, participants: list[Participant]) -> None:
     """push_message_new for a message whose transaction the caller has already committed
-    (the send path on the event loop, chat/loop_send.py)."""
+    (the send path on the event loop, services.message_send_on_loop)."""
     for user_ids, payload in _message_new_copies(message, participants):
         send_now([user_group(uid) for uid in user_ids], payload)
 
