@@ -93,7 +93,7 @@ def test_onnx_runtime_scores_as_torch(tiny_model_dir: Path) -> None:
         for group in ("toxicity", "risk"):
             assert all(abs(a[group][k] - b[group][k]) < 1e-4 for k in a[group])
     assert results["torch_actions"] == results["onnx_actions"]
-    exports = list((tiny_model_dir / "onnx").glob("*.onnx"))
+    exports = [p for p in (tiny_model_dir / "onnx").glob("*.onnx") if "-int8" not in p.name]  # int8 has its copy
     assert len(exports) == 1 and not list((tiny_model_dir / "onnx").glob("*.tmp"))
 
 
@@ -112,12 +112,59 @@ def test_onnx_runtime_falls_back_to_torch(tiny_model_dir: Path, monkeypatch: pyt
     assert versions["runtime"] == "torch" and len(results) == 1
 
 
+def test_int8_runs_on_onnx_runtime_with_per_channel_weights(tiny_model_dir: Path) -> None:
+    """int8 runs on ONNX Runtime, on a quantised copy of the fp32 export made once beside it;
+    its scores stay near fp32's, and it says so in every assessment's versions."""
+    texts = ["i'm going to take all my pills tonight", "i love baking", "shut up idiot", "exams are stressing me out " * 12]
+    with override_settings(TRIAGE_MODEL_DIR=str(tiny_model_dir), TRIAGE_MODEL_PRECISION="fp32", TRIAGE_MODEL_RUNTIME="onnx"):
+        fp32, _ = triage_model.predict(texts)
+    with override_settings(TRIAGE_MODEL_DIR=str(tiny_model_dir), TRIAGE_MODEL_PRECISION="int8"):
+        int8, versions = triage_model.predict(texts)
+        full = engine.assess_full(texts)
+    assert versions["precision"] == "int8" and versions["runtime"].startswith("onnxruntime-")
+    assert all(a.versions["precision"] == "int8" for a in full)
+    assert full[0].action == "escalate"  # the inline layer's verdict stands whatever the model says
+    for a, b in zip(fp32, int8, strict=True):
+        for group in ("toxicity", "risk"):
+            assert all(abs(a[group][k] - b[group][k]) < 0.15 for k in a[group])
+    onnx_dir = tiny_model_dir / "onnx"
+    assert len(list(onnx_dir.glob("*-int8pc*.onnx"))) == 1 and not list(onnx_dir.glob("*.tmp"))
+    import onnx
+
+    (quantised,) = onnx_dir.glob("*-int8pc*.onnx")
+    ops = {node.op_type for node in onnx.load(str(quantised)).graph.node}
+    assert "DynamicQuantizeLinear" in ops and "MatMulInteger" in ops
+
+
+def test_int8_falls_back_to_torch(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If ONNX Runtime cannot run int8, torch's dynamic quantisation does: never no model."""
+    def broken(*args, **kwargs):
+        raise RuntimeError("no onnx here")
+
+    monkeypatch.setattr(triage_model, "_onnx_session", broken)
+    triage_model._load.cache_clear()
+    try:
+        with override_settings(TRIAGE_MODEL_DIR=str(tiny_model_dir), TRIAGE_MODEL_PRECISION="int8"):
+            results, versions = triage_model.predict(["i love baking"])
+            network = triage_model.load()["detoxify"].model
+    finally:
+        triage_model._load.cache_clear()
+    assert versions["runtime"] == "torch" and versions["precision"] == "int8" and len(results) == 1
+    import torch
+
+    assert any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in network.modules())
+
+
 def test_runtime_setting() -> None:
     with override_settings(TRIAGE_MODEL_RUNTIME="onnx"):
         assert triage_model.model_runtime("fp32") == "onnx"
-        assert triage_model.model_runtime("bf16") == "torch"  # bf16 and int8 kernels are torch's
+        assert triage_model.model_runtime("int8") == "onnx"
+        assert triage_model.model_runtime("bf16") == "torch"  # oneDNN's bf16 kernels are torch's
+    with override_settings(TRIAGE_MODEL_RUNTIME="auto"):
+        assert triage_model.model_runtime("int8") == "onnx"  # onnxruntime is a dependency
     with override_settings(TRIAGE_MODEL_RUNTIME="torch"):
         assert triage_model.model_runtime("fp32") == "torch"
+        assert triage_model.model_runtime("int8") == "torch"
     with override_settings(TRIAGE_MODEL_RUNTIME="tensorrt"), pytest.raises(triage_model.ModelUnavailable):
         triage_model.model_runtime("fp32")
 
@@ -128,7 +175,9 @@ def test_precision_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     with override_settings(TRIAGE_MODEL_PRECISION="fp64"), pytest.raises(triage_model.ModelUnavailable):
         triage_model.model_precision()
     with override_settings(TRIAGE_MODEL_PRECISION="auto"):
-        assert triage_model.model_precision() in ("fp32", "bf16")
+        assert triage_model.model_precision() == triage_model.auto_precision(Path("/proc/cpuinfo").read_text())
+    with override_settings(TRIAGE_MODEL_PRECISION="auto", TRIAGE_MODEL_RUNTIME="torch"):
+        assert triage_model.model_precision() in ("fp32", "bf16")  # never torch's per-tensor int8
 
 
 @pytest.mark.parametrize(("vendor", "flags", "faster"), [
@@ -141,6 +190,19 @@ def test_precision_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_auto_precision_is_bf16_only_where_it_was_measured_faster(vendor: str, flags: str, faster: bool) -> None:
     cpuinfo = f"processor\t: 0\nvendor_id\t: {vendor}\nflags\t\t: {flags}\n"
     assert triage_model.bf16_is_faster(cpuinfo) is faster
+
+
+@pytest.mark.parametrize(("vendor", "flags", "onnx", "expected"), [
+    ("AuthenticAMD", "fpu avx2 avx512f avx512_bf16 avx512_vnni", True, "int8"),  # Zen 4: 156-191 vs bf16 99-111 msg/s
+    ("AuthenticAMD", "fpu avx2 avx512f avx512_bf16 avx512_vnni", False, "bf16"),  # no torch per-tensor int8 by default
+    ("GenuineIntel", "fpu avx2 avx512f avx512_bf16 avx512_vnni", True, "int8"),  # no AMX: VNNI int8 over fp32
+    ("GenuineIntel", "fpu avx512f avx512_bf16 avx512_vnni amx_bf16 amx_int8 amx_tile", True, "bf16"),  # AMX: bf16
+    ("GenuineIntel", "fpu avx2 avx_vnni", True, "int8"),
+    ("AuthenticAMD", "fpu avx2", True, "fp32"),  # AVX2 only: u8s8 saturation, not measured
+])
+def test_auto_precision_is_the_fastest_measured_that_passed_the_gates(vendor: str, flags: str, onnx: bool, expected: str) -> None:
+    cpuinfo = f"processor\t: 0\nvendor_id\t: {vendor}\nflags\t\t: {flags}\n"
+    assert triage_model.auto_precision(cpuinfo, onnx=onnx) == expected
 
 
 def test_failure_path_routes_to_review(tmp_path: Path) -> None:
