@@ -75,7 +75,9 @@ def main() -> None:
     from django.test import override_settings
 
     def model_rates(prefix: str) -> None:
-        out[f"{prefix}_runtime"] = assess_full(texts[:32])[0].versions.get("runtime")
+        versions = assess_full(texts[:32])[0].versions
+        out[f"{prefix}_runtime"] = versions.get("runtime")
+        out[f"{prefix}_precision"] = versions.get("precision")
         out[f"{prefix}_b1_msgs_per_s"] = round(rate(lambda t: assess_full([t]), sample), 1)
         out[f"{prefix}_b8_msgs_per_s"] = round(8 * rate(assess_full, [sample[i : i + 8] for i in range(0, len(sample), 8)]), 1)
         out[f"{prefix}_b32_msgs_per_s"] = round(32 * rate(assess_full, batches), 1)

@@ -324,11 +324,11 @@ ESCALATION_ACK_SECONDS = {
 }
 # Run the asynchronous model layer (Celery `triage` queue) after every inline assessment.
 TRIAGE_MODEL_DISPATCH = env_bool("TRIAGE_MODEL_DISPATCH", True)
-# fp32, bf16, int8 or auto (bf16 where the CPU has native bfloat16): triage/model.py.
+# fp32, bf16, int8 or auto (int8 with VNNI and no AMX, bf16 with AMX or AMD bf16, else fp32): triage/model.py.
 TRIAGE_MODEL_PRECISION = os.environ.get("TRIAGE_MODEL_PRECISION", "auto")
 # CPU priority a `triage`-queue worker takes at start: a niceness, or "idle" (config/celery.py).
 TRIAGE_WORKER_NICE = os.environ.get("TRIAGE_WORKER_NICE", "idle")
-# torch, onnx or auto (ONNX Runtime for fp32 when it is installed): triage/model.py.
+# torch, onnx or auto (ONNX Runtime for fp32 and int8 when it is installed): triage/model.py.
 TRIAGE_MODEL_RUNTIME = os.environ.get("TRIAGE_MODEL_RUNTIME", "auto")
 # Run the beat schedule inside the ASGI process (embedded mode only; see config/embedded_beat.py).
 EMBEDDED_BEAT = False
