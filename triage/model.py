@@ -21,8 +21,9 @@ Artefacts (built by ``python manage.py triage train``, git-ignored) live in
 Runtime (TRIAGE_MODEL_RUNTIME): the fp32 forward pass runs on ONNX Runtime when it is
 installed (auto), otherwise on torch. Same weights, same outputs to ~1e-5; ONNX Runtime's
 fused CPU kernels cost 1.2-1.7x less CPU per message at the batch sizes the worker sees
-(docs/triage.md), and the model worker shares its cores with everything else. int8
-(opt-in) runs on ONNX Runtime too, on a quantised copy of that export.
+(docs/triage.md), and the model worker shares its cores with everything else. int8 (what
+`auto` means on CPUs with VNNI and no AMX) runs on ONNX Runtime too, on a quantised copy
+of that export.
 """
 
 from __future__ import annotations
@@ -219,7 +220,7 @@ def _onnx_int8(fp32_path: Path) -> Path:
     quantised per tensor at run time; the pooler and classifier (Gemm) stay fp32.
 
     Per-channel weights halve how far int8 moves the risk probabilities compared with per
-    tensor (max 0.14 against 0.28-0.34 on ~3,600 dev-set, Davidson, Counsel Chat and harness
+    tensor (max 0.14 against 0.34 on 3,678 dev-set, Davidson, Counsel Chat, Reddit and harness
     texts; torch's per-tensor int8 moved them up to 0.51) at the same speed (docs/triage.md).
     On CPUs without VNNI, activations times weights can saturate int16 in MLAS's u8s8
     kernels, so weights keep 7 bits there (`reduce_range`) and the file's name says which."""
@@ -255,8 +256,7 @@ def _onnx_int8(fp32_path: Path) -> Path:
 
 @cache
 def _cpu_has_vnni() -> bool:
-    flags = next((line for line in _cpuinfo().splitlines() if line.startswith("flags")), "")
-    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & set(flags.split()))
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags(_cpuinfo()))
 
 
 def model_precision() -> str:
@@ -281,7 +281,7 @@ def auto_precision(cpuinfo: str, *, onnx: bool = True) -> str:
       against bf16's 99-111; Intel VNNI Xeons ran int8 1.45-1.65x fp32), only where ONNX
       Runtime runs it (`onnx`): torch's per-tensor int8 moves the scores too far;
     - else bf16 where bf16_is_faster, fp32 elsewhere."""
-    flags = set(next((line for line in cpuinfo.splitlines() if line.startswith("flags")), "").split())
+    flags = cpu_flags(cpuinfo)
     if onnx and "amx_bf16" not in flags and flags & {"avx512_vnni", "avx_vnni"}:
         return "int8"
     return "bf16" if bf16_is_faster(cpuinfo) else "fp32"
@@ -295,10 +295,15 @@ def bf16_is_faster(cpuinfo: str) -> bool:
     with AVX512-BF16 but no AMX it ran at 0.6x fp32 on ONNX Runtime (oneDNN's bf16 kernels
     there are not the AMX ones). AMX (amx_bf16) is what Intel's bf16 kernels are built for;
     without AVX512-BF16 bf16 is emulated and slower everywhere."""
-    flags = next((line for line in cpuinfo.splitlines() if line.startswith("flags")), "").split()
+    flags = cpu_flags(cpuinfo)
     if "amx_bf16" in flags:
         return True
     return "avx512_bf16" in flags and "AuthenticAMD" in cpuinfo
+
+
+def cpu_flags(cpuinfo: str) -> set[str]:
+    """The feature flags of the first CPU that /proc/cpuinfo text lists."""
+    return set(next((line for line in cpuinfo.splitlines() if line.startswith("flags")), "").split())
 
 
 def _cpuinfo() -> str:

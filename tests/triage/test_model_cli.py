@@ -97,21 +97,6 @@ def test_onnx_runtime_scores_as_torch(tiny_model_dir: Path) -> None:
     assert len(exports) == 1 and not list((tiny_model_dir / "onnx").glob("*.tmp"))
 
 
-def test_onnx_runtime_falls_back_to_torch(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A failed export or session never costs the model layer: torch runs it."""
-    def broken(*args, **kwargs):
-        raise RuntimeError("no onnx here")
-
-    monkeypatch.setattr(triage_model, "_onnx_session", broken)
-    triage_model._load.cache_clear()
-    try:
-        with override_settings(TRIAGE_MODEL_DIR=str(tiny_model_dir), TRIAGE_MODEL_PRECISION="fp32", TRIAGE_MODEL_RUNTIME="onnx"):
-            results, versions = triage_model.predict(["i love baking"])
-    finally:
-        triage_model._load.cache_clear()
-    assert versions["runtime"] == "torch" and len(results) == 1
-
-
 def test_int8_runs_on_onnx_runtime_with_per_channel_weights(tiny_model_dir: Path) -> None:
     """int8 runs on ONNX Runtime, on a quantised copy of the fp32 export made once beside it;
     its scores stay near fp32's, and it says so in every assessment's versions."""
@@ -136,23 +121,26 @@ def test_int8_runs_on_onnx_runtime_with_per_channel_weights(tiny_model_dir: Path
     assert "DynamicQuantizeLinear" in ops and "MatMulInteger" in ops
 
 
-def test_int8_falls_back_to_torch(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """If ONNX Runtime cannot run int8, torch's dynamic quantisation does: never no model."""
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_onnx_runtime_falls_back_to_torch(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, precision: str) -> None:
+    """A failed export or session never costs the model layer: torch runs it (int8 with
+    torch's own dynamic quantisation)."""
     def broken(*args, **kwargs):
         raise RuntimeError("no onnx here")
 
     monkeypatch.setattr(triage_model, "_onnx_session", broken)
     triage_model._load.cache_clear()
     try:
-        with override_settings(TRIAGE_MODEL_DIR=str(tiny_model_dir), TRIAGE_MODEL_PRECISION="int8"):
+        with override_settings(TRIAGE_MODEL_DIR=str(tiny_model_dir), TRIAGE_MODEL_PRECISION=precision, TRIAGE_MODEL_RUNTIME="onnx"):
             results, versions = triage_model.predict(["i love baking"])
             network = triage_model.load()["detoxify"].model
     finally:
         triage_model._load.cache_clear()
-    assert versions["runtime"] == "torch" and versions["precision"] == "int8" and len(results) == 1
+    assert versions["runtime"] == "torch" and versions["precision"] == precision and len(results) == 1
     import torch
 
-    assert any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in network.modules())
+    quantised = any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in network.modules())
+    assert quantised is (precision == "int8")
 
 
 def test_runtime_setting() -> None:
