@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -181,9 +182,6 @@ def _onnx_session(network: Any, directory: Path, *, layers: tuple[int, ...], int
 
 
 def _onnx_export(network: Any, path: Path, *, layers: tuple[int, ...]) -> None:
-    import os
-    import tempfile
-
     import torch
 
     class _Outputs(torch.nn.Module):
@@ -197,9 +195,8 @@ def _onnx_export(network: Any, path: Path, *, layers: tuple[int, ...]) -> None:
             return (out.logits, *(out.hidden_states[int(layer)] for layer in layers))
 
     example = torch.ones((2, 8), dtype=torch.long)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
-    os.close(fd)
-    try:
+
+    def export(tmp: str) -> None:
         with torch.no_grad():
             torch.onnx.export(
                 _Outputs(network).eval(), (example, example, torch.zeros_like(example)), tmp,
@@ -207,6 +204,21 @@ def _onnx_export(network: Any, path: Path, *, layers: tuple[int, ...]) -> None:
                 dynamic_axes={name: {0: "batch", 1: "tokens"} for name in _ONNX_INPUTS},
                 opset_version=17, dynamo=False,
             )
+
+    _write_then_rename(path, export)
+
+
+def _write_then_rename(path: Path, write: Callable[[str], None]) -> None:
+    """`write(tmp)` writes a file at a temporary name beside `path`, which is then renamed
+    into place: workers starting together never read half a file, and a failed write leaves
+    nothing behind."""
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
+    os.close(fd)
+    try:
+        write(tmp)
         os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; the other artefacts are not
         os.replace(tmp, path)
     finally:
@@ -224,18 +236,14 @@ def _onnx_int8(fp32_path: Path) -> Path:
     texts; torch's per-tensor int8 moved them up to 0.51) at the same speed (docs/triage.md).
     On CPUs without VNNI, activations times weights can saturate int16 in MLAS's u8s8
     kernels, so weights keep 7 bits there (`reduce_range`) and the file's name says which."""
-    import os
-    import tempfile
-
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     reduce_range = not _cpu_has_vnni()
     path = fp32_path.with_name(fp32_path.stem + ("-int8pc-rr" if reduce_range else "-int8pc") + ".onnx")
     if path.exists():
         return path
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
-    os.close(fd)
-    try:
+
+    def quantise(tmp: str) -> None:
         # The quantiser reports every node it skips (INFO) and advises pre-processing
         # (WARNING) on the root logger: once per checkpoint, but hundreds of lines in a
         # worker's log. Quiet for the call; a failure still raises.
@@ -246,17 +254,18 @@ def _onnx_int8(fp32_path: Path) -> Path:
                              weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
         finally:
             logging.disable(previous)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    _write_then_rename(path, quantise)
     return path
+
+
+# CPU flags for int8 dot-product instructions (AMX's tiles include them).
+_VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni"})
 
 
 @cache
 def _cpu_has_vnni() -> bool:
-    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags(_cpuinfo()))
+    return bool((_VNNI_FLAGS | {"amx_int8"}) & cpu_flags(_cpuinfo()))
 
 
 def model_precision() -> str:
@@ -282,7 +291,7 @@ def auto_precision(cpuinfo: str, *, onnx: bool = True) -> str:
       Runtime runs it (`onnx`): torch's per-tensor int8 moves the scores too far;
     - else bf16 where bf16_is_faster, fp32 elsewhere."""
     flags = cpu_flags(cpuinfo)
-    if onnx and "amx_bf16" not in flags and flags & {"avx512_vnni", "avx_vnni"}:
+    if onnx and "amx_bf16" not in flags and flags & _VNNI_FLAGS:
         return "int8"
     return "bf16" if bf16_is_faster(cpuinfo) else "fp32"
 

@@ -98,10 +98,10 @@ def render(result: dict) -> str:
         for k in keys:
             if f"{k}_msgs_per_s" in t:
                 out.append(f"| {k} | {t[k + '_msgs_per_s']} |")
-        for prefix, what in (("model", "model"), ("model_torch", "model_torch")):
+        for prefix in ("model", "model_torch"):
             if t.get(f"{prefix}_runtime"):
                 precision = f", {t[prefix + '_precision']}" if t.get(f"{prefix}_precision") else ""
-                out.append(f"| {what} runtime | {t[prefix + '_runtime']}{precision} |")
+                out.append(f"| {prefix} runtime | {t[prefix + '_runtime']}{precision} |")
         out.append("")
     return "\n".join(out)
 
