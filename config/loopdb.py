@@ -9,8 +9,11 @@ psycopg's async driver, with the same connection parameters, adapters and client
 binding as Django's connections, so the statements Django's helpers build (config/sql.py)
 run here unchanged.
 
-Each event loop has its own small set (CHAT_LOOP_DB_CONNECTIONS, default 4): a send holds
-one for its two round trips, so a few serve a whole process. Connections are in autocommit
+Each event loop has its own set (CHAT_LOOP_DB_CONNECTIONS, default 16), opened only as
+concurrent sends need them and kept for reuse. A send holds one for its two round trips and
+for the loop's turns between them, which under load are most of the time it holds it: a
+pool too small for that, not PostgreSQL, was what capped the chat path (docs/benchmarks.md,
+fifteenth pass). Connections are in autocommit
 mode; a caller that opens a transaction ("BEGIN; ...") must end it, and one handed back
 inside a transaction is rolled back, or closed if that fails. A connection whose use
 raised is closed rather than reused.
@@ -28,7 +31,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connections
 
-DEFAULT_SIZE = 4
+DEFAULT_SIZE = 16
 
 
 @functools.cache

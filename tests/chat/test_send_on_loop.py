@@ -244,3 +244,30 @@ async def test_off_switch_uses_message_send(make_user, token_for, thread_sends):
     assert await db(Assessment.objects.filter(source_type="chat_message", source_id=ack["id"]).exists)()
     await yp.comm.disconnect()
     await co.comm.disconnect()
+
+
+async def test_connections_open_only_as_concurrent_sends_need_them():
+    """CHAT_LOOP_DB_CONNECTIONS is a ceiling, not a count opened up front: one send at a time
+    reuses one connection; concurrent ones open up to the ceiling and wait beyond it."""
+    import asyncio
+
+    opened: list[int] = []
+    held, most_held = 0, 0
+
+    async def use(pause: float) -> None:
+        nonlocal held, most_held
+        async with loopdb.connection() as conn:
+            held += 1
+            most_held = max(most_held, held)
+            opened.append(conn.info.backend_pid)
+            await conn.execute("SELECT 1")
+            await asyncio.sleep(pause)
+            held -= 1
+
+    with override_settings(CHAT_LOOP_DB_CONNECTIONS=3):
+        loopdb.close_all()
+        for _ in range(4):
+            await use(0)
+        assert len(set(opened)) == 1
+        await asyncio.gather(*(use(0.05) for _ in range(8)))
+        assert most_held == 3 and len(set(opened)) == 3
