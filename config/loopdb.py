@@ -9,14 +9,13 @@ psycopg's async driver, with the same connection parameters, adapters and client
 binding as Django's connections, so the statements Django's helpers build (config/sql.py)
 run here unchanged.
 
-Each event loop has its own set (CHAT_LOOP_DB_CONNECTIONS, default 16), opened only as
+Each event loop has its own set (at most CHAT_LOOP_DB_CONNECTIONS), opened only as
 concurrent sends need them and kept for reuse. A send holds one for its two round trips and
 for the loop's turns between them, which under load are most of the time it holds it: a
 pool too small for that, not PostgreSQL, was what capped the chat path (docs/benchmarks.md,
-fifteenth pass). Connections are in autocommit
-mode; a caller that opens a transaction ("BEGIN; ...") must end it, and one handed back
-inside a transaction is rolled back, or closed if that fails. A connection whose use
-raised is closed rather than reused.
+fifteenth pass). Connections are in autocommit mode; a caller that opens a transaction
+("BEGIN; ...") must end it, and one handed back inside a transaction is rolled back, or
+closed if that fails. A connection whose use raised is closed rather than reused.
 """
 
 from __future__ import annotations
@@ -30,8 +29,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections
-
-DEFAULT_SIZE = 16
 
 
 @functools.cache
@@ -73,7 +70,7 @@ class _LoopConnections:
         loop = asyncio.get_running_loop()
         pool = cls._by_loop.get(loop)
         if pool is None:
-            pool = cls._by_loop[loop] = cls(int(getattr(settings, "CHAT_LOOP_DB_CONNECTIONS", DEFAULT_SIZE)))
+            pool = cls._by_loop[loop] = cls(settings.CHAT_LOOP_DB_CONNECTIONS)
         return pool
 
     async def take(self) -> Any:

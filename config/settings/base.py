@@ -341,10 +341,7 @@ CHAT_MESSAGE_RATE = int(os.environ.get("CHAT_MESSAGE_RATE", "30"))  # per user .
 CHAT_MESSAGE_RATE_WINDOW_S = int(os.environ.get("CHAT_MESSAGE_RATE_WINDOW_S", "10"))  # ... per window
 # message.send's common case on the event loop with psycopg's async driver, no thread hop
 # (PostgreSQL only; chat.services.message_send_on_loop, config/loopdb.py); connections per
-# event loop for it, opened only as concurrent sends need them. A send holds one across two
-# round trips *and* the event loop's turns between them, so under load a busy loop, not
-# PostgreSQL, sets how long: with 4 the pool capped the chat path at ~550 msg/s on a core
-# that could do ~900 (docs/benchmarks.md, fifteenth pass).
+# event loop for it, opened only as concurrent sends need them (why this many: config/loopdb.py).
 CHAT_SEND_ON_LOOP = env_bool("CHAT_SEND_ON_LOOP", True)
 CHAT_LOOP_DB_CONNECTIONS = int(os.environ.get("CHAT_LOOP_DB_CONNECTIONS", "16"))
 CHAT_SILENCE_TIMEOUT_S = int(os.environ.get("CHAT_SILENCE_TIMEOUT_S", "1800"))

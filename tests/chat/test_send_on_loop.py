@@ -9,6 +9,7 @@ errors) without losing or doubling a message.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import psycopg
@@ -249,8 +250,6 @@ async def test_off_switch_uses_message_send(make_user, token_for, thread_sends):
 async def test_connections_open_only_as_concurrent_sends_need_them():
     """CHAT_LOOP_DB_CONNECTIONS is a ceiling, not a count opened up front: one send at a time
     reuses one connection; concurrent ones open up to the ceiling and wait beyond it."""
-    import asyncio
-
     opened: list[int] = []
     held, most_held = 0, 0
 
