@@ -307,8 +307,8 @@ async def message_send_on_loop(
     import psycopg
 
     try:
-        async with loopdb.connection() as conn, conn.cursor() as cursor:
-            await cursor.execute(f"BEGIN; {send_context_sql(*ids)}", params)
+        async with loopdb.connection() as conn:
+            cursor = await loopdb.execute(conn, f"BEGIN; {send_context_sql(*ids)}", params)
             cursor.nextset()
             ctx = send_context_from_rows(await cursor.fetchall(), conversation_id=conversation_id)
             if ctx is not None and ctx.duplicate_id is not None:
@@ -317,7 +317,7 @@ async def message_send_on_loop(
             if row is not None and _queue_moves_up(session=ctx.session, level=inline.level):
                 return None
             statements, message = _message_statements(ctx=ctx, sender=sender, body=body, cmid=cmid, now=now, row=row)
-            await cursor.execute("; ".join(sql for sql, _ in statements) + "; COMMIT",
+            await loopdb.execute(conn, "; ".join(sql for sql, _ in statements) + "; COMMIT",
                                  [p for _, values in statements for p in values])
     except psycopg.Error as exc:
         # A unique-constraint race is a retry racing its own first try; anything else (the

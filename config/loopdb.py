@@ -16,6 +16,9 @@ pool too small for that, not PostgreSQL, was what capped the chat path (docs/ben
 fifteenth pass). Connections are in autocommit mode; a caller that opens a transaction
 ("BEGIN; ...") must end it, and one handed back inside a transaction is rolled back, or
 closed if that fails. A connection whose use raised is closed rather than reused.
+
+Statements run through `execute`, on a cursor kept per connection and statement text, so
+psycopg's adapter context survives from one message to the next (see there).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import sys
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any
@@ -80,7 +84,9 @@ class _LoopConnections:
             conn = self.idle.pop()
             if not conn.closed:
                 return conn
-        return await psycopg.AsyncConnection.connect(**_connect_params())
+        conn = await psycopg.AsyncConnection.connect(**_connect_params())
+        conn.statement_cursors = {}
+        return conn
 
     async def give(self, conn: Any, *, broken: bool) -> None:
         from psycopg.pq import TransactionStatus
@@ -115,6 +121,31 @@ async def connection() -> AsyncIterator[Any]:
             raise
         finally:
             await pool.give(conn, broken=broken)
+
+
+# Statement texts come from a few builders (config/sql.py); this only bounds a surprise.
+_CURSORS_PER_CONNECTION = 16
+
+
+async def execute(conn: Any, sql: str, params: Any = None) -> Any:
+    """`conn.cursor().execute(sql, params)` on a cursor kept for this statement text on this
+    connection; returns it. Its results stay valid until the same text runs again here.
+
+    psycopg builds a fresh adapter context (its Transformer) for each new cursor and for each
+    execute of a query object other than the cursor's last one, and a fresh context looks
+    every parameter's type up in Python and makes its dumper again. Quoting the chat path's
+    ~42 parameters a message took 95–128 µs with fresh contexts and 70–94 µs with kept ones
+    (Zen 4; 54 → 36 µs in a tight loop; docs/benchmarks.md, sixteenth pass). The interned
+    text is the same object each time, which is what lets psycopg keep the context."""
+    sql = sys.intern(sql)
+    cursors = conn.statement_cursors
+    cursor = cursors.get(sql)
+    if cursor is None:
+        if len(cursors) >= _CURSORS_PER_CONNECTION:
+            cursors.clear()
+        cursor = cursors[sql] = conn.cursor()
+    await cursor.execute(sql, params)
+    return cursor
 
 
 def close_all() -> None:

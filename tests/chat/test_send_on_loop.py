@@ -270,3 +270,23 @@ async def test_connections_open_only_as_concurrent_sends_need_them():
         assert len(set(opened)) == 1
         await asyncio.gather(*(use(0.05) for _ in range(8)))
         assert most_held == 3 and len(set(opened)) == 3
+
+
+async def test_a_statement_text_keeps_its_cursor_and_its_adapter_context():
+    """loopdb.execute runs each statement text on a cursor kept for it on that connection,
+    with psycopg's adapter context (its Transformer) kept from one execute to the next;
+    another text gets its own cursor, and the results are each execute's own."""
+    loopdb.close_all()
+    async with loopdb.connection() as conn:
+        cursors, contexts, rows = [], [], []
+        for n in (1, 2):
+            for sql in ("SELECT %s::int + 1", "SELECT %s::text || 'x'"):
+                text = "".join(sql)  # equal, not the same object: as the send path builds its texts
+                cursor = await loopdb.execute(conn, text, [n if "int" in sql else str(n)])
+                cursors.append(cursor)
+                contexts.append(cursor._tx)
+                rows.append(await cursor.fetchone())
+    assert rows == [(2,), ("1x",), (3,), ("2x",)]
+    assert cursors[0] is cursors[2] and cursors[1] is cursors[3] and cursors[0] is not cursors[1]
+    # psycopg's own cache, which this exists for: lost here only if psycopg changes (slower, not wrong).
+    assert contexts[0] is contexts[2] and contexts[1] is contexts[3]
