@@ -38,8 +38,8 @@ BATCH_MAX = 32
 class _Outbox:
     """Ids waiting for the publisher thread. The sender wakes the thread only when a batch
     starts or fills, not per id: a wake-up per message (a queue the thread blocks on) cost
-    the event loop ~50 µs of CPU each, the thread's turn included, on the chat hot path's
-    one core (docs/benchmarks.md, sixteenth pass)."""
+    the process 20–57 µs of CPU each, the thread's turn included, in a micro-benchmark
+    pinned to one core as the ASGI server is (docs/benchmarks.md, sixteenth pass)."""
 
     def __init__(self) -> None:
         self.ids: collections.deque[int] = collections.deque()

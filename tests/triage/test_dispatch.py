@@ -32,7 +32,7 @@ def test_a_lone_id_goes_out_alone_after_the_window(monkeypatch, settings):
     assert batches == [[101]]
 
 
-def test_a_burst_from_several_threads_goes_out_once_in_full_batches(monkeypatch, settings):
+def test_a_burst_from_several_threads_goes_out_once_coalesced(monkeypatch, settings):
     batches = _published(monkeypatch, settings)
     senders = [threading.Thread(target=lambda base=base: [dispatch.submit([base + i]) for i in range(50)])
                for base in (1000, 2000, 3000, 4000)]
