@@ -24,7 +24,7 @@ from django.conf import settings
 from triage import lexicon as lx
 from triage import pii as pii_mod
 from triage.normalize import Normalized, normalize
-from triage.prefilter import LiteralIndex, may_match_present, required_literals
+from triage.prefilter import ClauseFilter, LiteralIndex, may_match_any, required_alternatives
 
 __all__ = [
     "LEVELS",
@@ -108,17 +108,25 @@ class Assessment:
 # --- inline layer ------------------------------------------------------------------
 
 
-_IDIOMS = tuple((pattern, required_literals(pattern)) for pattern in lx.IDIOMS)
-# Every literal of every rule and idiom: one pass over a message says which occur.
-_LITERALS = LiteralIndex([rule.literals for rule in lx.RULES] + [literals for _, literals in _IDIOMS])
+_IDIOMS = tuple((pattern, required_alternatives(pattern)) for pattern in lx.IDIOMS)
+_RULE_FILTER = ClauseFilter([rule.alternatives for rule in lx.RULES])
+# Every string any rule or idiom requires: one pass over a message says which occur.
+_LITERALS = LiteralIndex(
+    [frozenset(_RULE_FILTER.literals)] + [clause for _, alts in _IDIOMS for clauses in alts for clause in clauses]
+)
+
+
+def _candidate_rules(present: frozenset[str]) -> list[lx.Rule]:
+    """The rules, in lexicon order, that may match a text holding the literals `present`."""
+    return [lx.RULES[i] for i in _RULE_FILTER.candidates(present)]
 
 
 def _mask_idioms(text: str) -> tuple[str, frozenset[str]]:
     """Blank idiom spans (same length, so offsets stay valid). Returns the text and the
     literals present in it."""
     present = _LITERALS.present(text)
-    for pattern, literals in _IDIOMS:
-        if may_match_present(literals, present) and pattern.search(text):
+    for pattern, alternatives in _IDIOMS:
+        if may_match_any(alternatives, present) and pattern.search(text):
             text = pattern.sub(lambda m: " " * len(m.group(0)), text)
             # Blanking can remove literals and, next to a space, make new ones (rare).
             present = _LITERALS.present(text)
@@ -186,9 +194,8 @@ def _risk(norm: Normalized, original: str) -> tuple[str, list[str], dict[str, bo
     text, present = _mask_idioms(norm.text)
     primaries: list[_Hit] = []
     modifiers: list[_Hit] = []
-    for rule in lx.RULES:
-        if not may_match_present(rule.literals, present):
-            continue  # none of the strings every match contains is in the text
+    # Only rules whose required strings are all in the text (triage/prefilter.py).
+    for rule in _candidate_rules(present):
         for m in rule.pattern.finditer(text):
             if m.end() == m.start():
                 continue

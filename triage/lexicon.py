@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from triage.prefilter import required_literals
+from triage.prefilter import required_alternatives
 
 LEXICON_VERSION = "1.1.0"
 
@@ -49,8 +49,9 @@ class Rule:
     # Negation / hypothetical / past-tense handling applies unless False. Rules
     # whose pattern already encodes the negation ("don't want to live") set False.
     contextual: bool = True
-    # Every match contains one of these (triage.prefilter); None = always run the pattern.
-    literals: frozenset[str] | None = None
+    # Every match meets one of these alternatives: a string of each of its sets
+    # (triage.prefilter). () = always run the pattern.
+    alternatives: tuple[tuple[frozenset[str], ...], ...] = ()
 
 
 # Reusable fragments -----------------------------------------------------------
@@ -78,7 +79,7 @@ def _r(
     contextual: bool = True,
 ) -> Rule:
     compiled = re.compile(pattern)
-    return Rule(id, category, level, compiled, flags, sub, contextual, required_literals(compiled))
+    return Rule(id, category, level, compiled, flags, sub, contextual, required_alternatives(compiled))
 
 
 SI, SH, AB, HO, TP, ED = CATEGORIES

@@ -16,7 +16,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 
 __all__ = ["Normalized", "normalize"]
 
@@ -121,18 +121,20 @@ class Normalized:
 
 
 def _substitute(
-    chars: list[str], offs: list[int], pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str]
+    chars: list[str], offs: list[int], pattern: re.Pattern[str], repl: Callable[[str], str | None]
 ) -> tuple[list[str], list[int]]:
-    """Regex replace on a char list while carrying original offsets along. Returns the
-    same lists when nothing is replaced (the usual case for most patterns)."""
+    """Regex replace on a char list while carrying original offsets along. `repl` gets the
+    matched text and returns its replacement, or None to keep it. Returns the same lists
+    when nothing is replaced."""
     text = "".join(chars)
     out_c: list[str] = []
     out_o: list[int] = []
     pos = 0
     replaced = False
     for m in pattern.finditer(text):
-        new = repl(m)
-        if new == m.group(0):
+        matched = m.group(0)
+        new = repl(matched)
+        if new is None or new == matched:
             continue
         replaced = True
         out_c.extend(chars[pos : m.start()])
@@ -155,8 +157,11 @@ def _undouble(token: str) -> str:
     return re.sub(r"([a-z])\1", r"\1", token)
 
 
-@cache
+@lru_cache(maxsize=8192)
 def _fix_token(token: str) -> str:
+    """One token with leetspeak undone, long letter runs squeezed, slang and misspellings
+    mapped. Cached with a bound: every message brings tokens never seen before (names,
+    numbers, ids), which an unbounded cache would keep for the life of the process."""
     tok = token
     if any(c.isalpha() for c in tok) and any(c in _LEET for c in tok):
         # Leet only inside tokens that have letters ("k1ll", "$uicide", "d!e").
@@ -198,6 +203,29 @@ def _ascii_fold_table() -> dict[int, str] | None:
 _ASCII_FOLD = _ascii_fold_table()
 
 
+# Tokens that _fix_token leaves as they are, learnt as messages arrive, so that only a
+# message's unknown tokens cost a Python call each: calling it for every token was a third
+# of the inline layer's time on everyday chat (docs/benchmarks.md, seventeenth pass).
+# Bounded for the same reason as _fix_token's cache; once full, an unknown token just
+# takes the test.
+_STABLE_TOKENS: set[str] = set()
+_STABLE_TOKENS_MAX = 20_000
+# Matches wherever any of the multi-word patterns would: when it finds nothing, none of
+# them can replace anything, and the pass over the text for each one is skipped.
+_MULTI_ANY = re.compile("|".join(f"(?:{pattern.pattern})" for pattern, _ in _MULTI))
+
+
+def _token_changes(text: str) -> dict[str, str]:
+    """The tokens of `text` that _fix_token changes, each with its replacement."""
+    unknown = set(_TOKEN_RE.findall(text)).difference(_STABLE_TOKENS)
+    if not unknown:
+        return {}
+    changes = {token: fixed for token in unknown if (fixed := _fix_token(token)) != token}
+    if len(_STABLE_TOKENS) + len(unknown) - len(changes) <= _STABLE_TOKENS_MAX:
+        _STABLE_TOKENS.update(unknown.difference(changes))
+    return changes
+
+
 def normalize(text: str) -> Normalized:
     """Return the canonical lower-case form of ``text`` with an offset map.
 
@@ -208,7 +236,8 @@ def normalize(text: str) -> Normalized:
     """
     if _ASCII_FOLD is not None and text.isascii():
         # Most messages: one character in, one out, so the offsets are the identity.
-        chars, offs = list(text.translate(_ASCII_FOLD)), list(range(len(text)))
+        folded = text.translate(_ASCII_FOLD)
+        chars, offs = list(folded), list(range(len(text)))
     else:
         chars, offs = [], []
         for i, ch in enumerate(text):
@@ -220,8 +249,16 @@ def normalize(text: str) -> Normalized:
                 for c in folded:
                     chars.append(c)
                     offs.append(i)
-    chars, offs = _substitute(chars, offs, _TOKEN_RE, lambda m: _fix_token(m.group(0)))
-    for pattern, repl in _MULTI:
-        chars, offs = _substitute(chars, offs, pattern, lambda m, r=repl: r)
-    chars, offs = _substitute(chars, offs, _SPACES, lambda m: " ")
-    return Normalized(text="".join(chars), offsets=tuple(offs), original_length=len(text))
+        folded = "".join(chars)
+    changes = _token_changes(folded)
+    if changes:
+        chars, offs = _substitute(chars, offs, _TOKEN_RE, changes.get)
+        folded = "".join(chars)
+    if _MULTI_ANY.search(folded):
+        for pattern, repl in _MULTI:
+            chars, offs = _substitute(chars, offs, pattern, lambda _matched, r=repl: r)
+        folded = "".join(chars)
+    if _SPACES.search(folded):
+        chars, offs = _substitute(chars, offs, _SPACES, lambda _matched: " ")
+        folded = "".join(chars)
+    return Normalized(text=folded, offsets=tuple(offs), original_length=len(text))

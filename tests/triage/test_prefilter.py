@@ -6,6 +6,7 @@ import csv
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +15,15 @@ from hypothesis import strategies as st
 from triage import engine
 from triage import lexicon as lx
 from triage import normalize as normalize_mod
-from triage.prefilter import LiteralIndex, may_match, may_match_present, required_literals
+from triage.prefilter import (
+    ClauseFilter,
+    LiteralIndex,
+    may_match,
+    may_match_any,
+    may_match_present,
+    required_alternatives,
+    required_literals,
+)
 
 from .cases import CONCERN, ESCALATE, NONE
 
@@ -45,9 +54,36 @@ def test_required_literals(pattern: str, expected: set[str] | None) -> None:
     assert (None if found is None else set(found)) == expected
 
 
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        (r"kill myself", [[{"kill myself"}]]),
+        # every part of a sequence is required; one-character parts only as the first set
+        (r"\bdon't (?:really )?want to (?:live|exist)", [[{"want to "}, {"exist", "live"}, {"don't "}]]),
+        # top-level branches are alternatives of their own, under \b and other assertions
+        (r"\b(?:pills|rope)\b|\bjump off (?:a|the) bridge", [[{"pills"}], [{"rope"}], [{" bridge"}, {"jump off "}]]),
+        # a branch inside a sequence: its alternatives' best sets combined (the parser has
+        # moved their common "w" out in front)
+        (r"\bi (?:want to die|will kill myself) now", [[{"ant to die", "ill kill myself"}, {" now"}, {"i w"}]]),
+        (r"x (?:kill|die) (?:me|you)", [[{"die", "kill"}]]),  # short parts ("x ", "me") dropped
+        (r"x?", []),
+        (r"(?:kill|)me", [[{"me"}]]),  # the empty alternative inside: only "me" is required
+        (r"kill|x?", []),  # an alternative that needs nothing: the whole needs nothing
+        (r"(?i)kill", []),
+    ],
+)
+def test_required_alternatives(pattern: str, expected: list[list[set[str]]]) -> None:
+    found = required_alternatives(re.compile(pattern))
+
+    def canonical(alternatives: Any) -> list[list[list[str]]]:
+        return sorted(sorted(sorted(clause) for clause in clauses) for clauses in alternatives)
+
+    assert canonical(found) == canonical(expected)
+
+
 def test_every_lexicon_pattern_is_filtered() -> None:
-    """Not a safety property (None is always safe), but the speed depends on it."""
-    assert all(rule.literals for rule in lx.RULES)
+    """Not a safety property (no alternatives is always safe), but the speed depends on it."""
+    assert all(rule.alternatives for rule in lx.RULES)
 
 
 @pytest.mark.parametrize(("name", "pattern"), PATTERNS, ids=[name for name, _ in PATTERNS])
@@ -63,6 +99,26 @@ def test_literals_are_in_every_generated_match(name: str, pattern: re.Pattern[st
     def check(text: str) -> None:
         if any(m.end() > m.start() for m in pattern.finditer(text)):
             assert may_match(literals, text), (name, text, sorted(literals))
+
+    check()
+
+
+@pytest.mark.parametrize(("name", "pattern"), PATTERNS, ids=[name for name, _ in PATTERNS])
+def test_alternatives_are_met_by_every_generated_match(name: str, pattern: re.Pattern[str]) -> None:
+    """Strings generated to match each lexicon pattern always meet one of its alternatives:
+    a string of each of its sets."""
+    alternatives = required_alternatives(pattern)
+    literals = {s for clauses in alternatives for clause in clauses for s in clause}
+
+    @settings(max_examples=40, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+    @given(st.from_regex(pattern))
+    def check(text: str) -> None:
+        for m in pattern.finditer(text):
+            if m.end() > m.start():
+                # The match alone, so that the rest of the generated text cannot help.
+                present = frozenset(s for s in literals if s in m.group(0))
+                assert may_match_any(alternatives, present), (name, m.group(0), alternatives)
 
     check()
 
@@ -83,13 +139,36 @@ def test_prefilter_changes_no_assessment(monkeypatch: pytest.MonkeyPatch) -> Non
     (on all 30,738 texts of the shared data sets when measured; a sample here)."""
     texts = _corpus()
     filtered = [engine.assess_inline(t).to_dict() for t in texts]
-    monkeypatch.setattr(engine, "may_match_present", lambda literals, present: True)
+    monkeypatch.setattr(engine, "_candidate_rules", lambda present: list(lx.RULES))
+    monkeypatch.setattr(engine, "may_match_any", lambda alternatives, present: True)
     unfiltered = [engine.assess_inline(t).to_dict() for t in texts]
     assert len(texts) > 1000
     assert [i for i, (a, b) in enumerate(zip(filtered, unfiltered, strict=True)) if a != b] == []
 
 
 ALL_LITERALS = sorted({s for _, p in PATTERNS for s in (required_literals(p) or ())})
+RULE_ALTERNATIVES = [rule.alternatives for rule in lx.RULES]
+ALL_REQUIRED = sorted({s for alts in RULE_ALTERNATIVES for clauses in alts for clause in clauses for s in clause})
+
+
+def test_clause_filter_answers_as_testing_every_rule() -> None:
+    """ClauseFilter's index gives the rules that testing each one's alternatives would, in
+    lexicon order, on real texts and on the engine's own index of required strings."""
+    rule_filter = ClauseFilter(RULE_ALTERNATIVES + [()])
+    every = len(RULE_ALTERNATIVES)
+    for text in _corpus():
+        text = text.lower()
+        present = frozenset(s for s in ALL_REQUIRED if s in text)
+        expected = [i for i, alts in enumerate(RULE_ALTERNATIVES) if may_match_any(alts, present)]
+        assert rule_filter.candidates(present) == [*expected, every], text
+        assert engine._LITERALS.present(text) >= present
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.sets(st.sampled_from(ALL_REQUIRED), max_size=40))
+def test_clause_filter_on_any_set_of_strings(present: set[str]) -> None:
+    expected = [i for i, alts in enumerate(RULE_ALTERNATIVES) if may_match_any(alts, frozenset(present))]
+    assert ClauseFilter(RULE_ALTERNATIVES).candidates(frozenset(present)) == expected
 
 
 def test_literal_index_finds_exactly_the_literals_in_each_text() -> None:
@@ -150,3 +229,37 @@ def test_ascii_fast_path_normalizes_as_the_general_path(monkeypatch: pytest.Monk
 def test_ascii_fast_path_on_any_ascii(text: str) -> None:
     with pytest.MonkeyPatch.context() as m:
         assert normalize_mod.normalize(text) == _normalized_without_fast_path(m, [text])[0]
+
+
+def _normalized_without_shortcuts(monkeypatch: pytest.MonkeyPatch, texts: list[str]) -> list:
+    """normalize as it was before the shortcuts: every token through _fix_token, every
+    multi-word pattern over the text."""
+    with monkeypatch.context() as m:
+        m.setattr(normalize_mod, "_token_changes",
+                  lambda text: {t: normalize_mod._fix_token(t) for t in normalize_mod._TOKEN_RE.findall(text)})
+        m.setattr(normalize_mod, "_MULTI_ANY", re.compile(""))
+        return [normalize_mod.normalize(t) for t in texts]
+
+
+def test_normalize_shortcuts_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Known-stable tokens and the one-pattern test for the multi-word slang give the
+    text and offsets that running every step gives."""
+    texts = _corpus() + ["k1ll  mys3lf\t\tTONIGHT", "s-h again", "SeWeR  SlIdE", "kermit sewer slide", "o.d. tn",
+                         "ｋｉｌｌ ｍｙｓｅｌｆ", "commit die", "i'm gonna kms rn", "un-alive", "", "   "]
+    assert [normalize_mod.normalize(t) for t in texts] == _normalized_without_shortcuts(monkeypatch, texts)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.text(alphabet="aeiklmnorstu 01345@$!'-._\n", max_size=60))
+def test_normalize_shortcuts_on_any_text(text: str) -> None:
+    with pytest.MonkeyPatch.context() as m:
+        assert normalize_mod.normalize(text) == _normalized_without_shortcuts(m, [text])[0]
+
+
+def test_stable_token_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(normalize_mod, "_STABLE_TOKENS", set())
+    monkeypatch.setattr(normalize_mod, "_STABLE_TOKENS_MAX", 50)
+    for i in range(200):
+        normalize_mod.normalize(f"word{i}x another{i}y")
+    assert len(normalize_mod._STABLE_TOKENS) <= 50
+    assert normalize_mod.normalize("i wanna kms").text == "i want to kill myself"
