@@ -13,6 +13,9 @@ Being wrong here would hide a risk phrase, so the analysis only ever answers wha
 prove and gives up (None) on anything else: case-insensitive patterns, back-references,
 character classes other than a few literal characters, optional or zero-repeat parts.
 tests/triage/test_prefilter.py checks it against generated matches of every rule.
+
+The engine uses ``required_alternatives``, the finer form: a pattern's top-level branches
+each with every set of strings it requires, indexed by ``ClauseFilter``.
 """
 
 from __future__ import annotations
@@ -50,17 +53,15 @@ _ZERO_WIDTH = {"AT", "ASSERT", "ASSERT_NOT"}
 
 
 def required_literals(pattern: re.Pattern[str]) -> frozenset[str] | None:
-    """Strings of which every non-empty match of `pattern` contains at least one; None
-    when that cannot be shown."""
+    """Strings of which every non-empty match of `pattern` contains at least one (the most
+    selective of the sets the whole pattern requires); None when that cannot be shown."""
     if _p is None or pattern.flags & (re.IGNORECASE | re.VERBOSE) or not isinstance(pattern.pattern, str):
         return None
     try:
-        found = _sequence(list(_p.parse(pattern.pattern, pattern.flags)))
+        found = _clauses_sequence(list(_p.parse(pattern.pattern, pattern.flags)))
     except Exception:  # an unknown construct: no prefilter, the pattern always runs
         return None
-    if not found or any(not s for s in found):
-        return None
-    return frozenset(found)
+    return found[0] if found else None
 
 
 def required_alternatives(pattern: re.Pattern[str]) -> tuple[tuple[frozenset[str], ...], ...]:
@@ -183,54 +184,6 @@ def _trie_pattern(words: list[str]) -> str:
 def _score(candidate: set[str]) -> tuple[int, int]:
     # Prefer long literals (rarer in text), then fewer of them (fewer tests).
     return (min(len(s) for s in candidate), -len(candidate))
-
-
-def _sequence(items: list[tuple[Any, Any]]) -> set[str] | None:
-    """Items matched one after another: any one item's requirement holds for the whole."""
-    candidates: list[set[str]] = []
-    run: list[str] = []
-    for op, av in items:
-        name = str(op)
-        if name == "LITERAL":
-            run.append(chr(av))
-            continue
-        if run:
-            candidates.append({"".join(run)})
-            run = []
-        if name in _ZERO_WIDTH:
-            continue  # consumes nothing: neither helps nor breaks the rest
-        found = _item(name, av)
-        if found:
-            candidates.append(found)
-    if run:
-        candidates.append({"".join(run)})
-    return max(candidates, key=_score) if candidates else None
-
-
-def _item(name: str, av: Any) -> set[str] | None:
-    if name == "SUBPATTERN":
-        _group, add_flags, _del_flags, sub = av
-        if add_flags & (_c.SRE_FLAG_IGNORECASE | _c.SRE_FLAG_VERBOSE):
-            return None
-        return _sequence(list(sub))
-    if name == "ATOMIC_GROUP":
-        return _sequence(list(av))
-    if name == "BRANCH":
-        union: set[str] = set()
-        for branch in av[1]:
-            found = _sequence(list(branch))
-            if not found:
-                return None  # one alternative needs nothing: the whole needs nothing
-            union |= found
-        return union
-    if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-        low, _high, sub = av
-        return _sequence(list(sub)) if low >= 1 else None
-    if name == "IN":
-        if len(av) > _MAX_CLASS or any(str(op) != "LITERAL" for op, _ in av):
-            return None
-        return {chr(code) for _, code in av}
-    return None  # ANY, CATEGORY, GROUPREF, NOT_LITERAL, ...: anything at all
 
 
 def _clauses_sequence(items: list[tuple[Any, Any]]) -> list[frozenset[str]]:
