@@ -52,15 +52,21 @@ _MIN_EXTRA_LITERAL = 3
 _ZERO_WIDTH = {"AT", "ASSERT", "ASSERT_NOT"}
 
 
-def required_literals(pattern: re.Pattern[str]) -> frozenset[str] | None:
-    """Strings of which every non-empty match of `pattern` contains at least one (the most
-    selective of the sets the whole pattern requires); None when that cannot be shown."""
+def _parsed(pattern: re.Pattern[str]) -> list[tuple[Any, Any]] | None:
+    """The pattern's parse tree, or None where no prefilter can be derived from it."""
     if _p is None or pattern.flags & (re.IGNORECASE | re.VERBOSE) or not isinstance(pattern.pattern, str):
         return None
     try:
-        found = _clauses_sequence(list(_p.parse(pattern.pattern, pattern.flags)))
+        return list(_p.parse(pattern.pattern, pattern.flags))
     except Exception:  # an unknown construct: no prefilter, the pattern always runs
         return None
+
+
+def required_literals(pattern: re.Pattern[str]) -> frozenset[str] | None:
+    """Strings of which every non-empty match of `pattern` contains at least one (the most
+    selective of the sets the whole pattern requires); None when that cannot be shown."""
+    items = _parsed(pattern)
+    found = _clauses_sequence(items) if items is not None else []
     return found[0] if found else None
 
 
@@ -73,21 +79,20 @@ def required_alternatives(pattern: re.Pattern[str]) -> tuple[tuple[frozenset[str
     of any of its branches occurs (" to ", "have", "my "). Splitting a pattern into its
     top-level branches, and requiring every part of a branch ("don't" and "want" and
     "live"), lets the inline layer skip most rules on everyday chat."""
-    if _p is None or pattern.flags & (re.IGNORECASE | re.VERBOSE) or not isinstance(pattern.pattern, str):
-        return ()
-    try:
-        found = _alternatives(list(_p.parse(pattern.pattern, pattern.flags)))
-    except Exception:  # an unknown construct: no prefilter, the pattern always runs
-        return ()
+    items = _parsed(pattern)
+    found = _alternatives(items) if items is not None else None
     return tuple(tuple(clauses) for clauses in found) if found else ()
 
 
 def may_match_any(alternatives: tuple[tuple[frozenset[str], ...], ...], present: frozenset[str]) -> bool:
     """False only when a pattern with these required_alternatives cannot match a text
     whose literals are `present`."""
-    if not alternatives:
-        return True
-    return any(all(not clause.isdisjoint(present) for clause in clauses) for clauses in alternatives)
+    return not alternatives or any(_meets(clauses, present) for clauses in alternatives)
+
+
+def _meets(clauses: tuple[frozenset[str], ...], present: frozenset[str]) -> bool:
+    """True when `present` holds a string of each set."""
+    return all(not clause.isdisjoint(present) for clause in clauses)
 
 
 def may_match(literals: frozenset[str] | None, text: str) -> bool:
@@ -155,7 +160,7 @@ class ClauseFilter:
         found = set(self._always)
         for entry in reached:
             i, rest = self._rest[entry]
-            if i not in found and all(not clause.isdisjoint(present) for clause in rest):
+            if i not in found and _meets(rest, present):
                 found.add(i)
         return sorted(found)
 
@@ -181,7 +186,7 @@ def _trie_pattern(words: list[str]) -> str:
     return build(trie)
 
 
-def _score(candidate: set[str]) -> tuple[int, int]:
+def _score(candidate: frozenset[str]) -> tuple[int, int]:
     # Prefer long literals (rarer in text), then fewer of them (fewer tests).
     return (min(len(s) for s in candidate), -len(candidate))
 
@@ -205,7 +210,7 @@ def _clauses_sequence(items: list[tuple[Any, Any]]) -> list[frozenset[str]]:
         clauses.append(frozenset({"".join(run)}))
     # A clause holding "" is met by any text; duplicates test nothing new.
     unique = list(dict.fromkeys(clause for clause in clauses if clause and "" not in clause))
-    return sorted(unique, key=lambda clause: _score(set(clause)), reverse=True)
+    return sorted(unique, key=_score, reverse=True)
 
 
 def _clauses_item(name: str, av: Any) -> list[frozenset[str]]:
