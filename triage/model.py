@@ -378,8 +378,19 @@ def pooled_features(hidden_states: Any, attention_mask: Any, layers: tuple[int, 
     return torch.cat(parts, dim=1).numpy()
 
 
-def forward(bundle: dict[str, Any], texts: list[str], *, max_length: int = 128) -> tuple[Any, Any]:
-    """One batched pass: (toxicity logits [n,6], risk features [n,h*k])."""
+# The network reads MAX_TOKENS tokens at a time ([CLS] and [SEP] included). A longer text
+# (messages and posts may run to 4,000 characters, ~1,000 tokens) is read in windows of that
+# size, each overlapping the one before by WINDOW_OVERLAP tokens so that a sentence cut at a
+# window's edge is whole in the next; reading only the first window left a disclosure at the
+# end of a long message to the inline layer alone (docs/triage.md, "Long texts").
+MAX_TOKENS = 128
+WINDOW_OVERLAP = 32
+
+
+def forward(bundle: dict[str, Any], texts: list[str], *, max_length: int = MAX_TOKENS) -> tuple[Any, Any, Any]:
+    """One batched pass over every window of `texts`: (toxicity logits [w,6], risk features
+    [w,h*k], the index in `texts` of each window's text [w]). A text's windows are
+    consecutive and in order; a text of at most `max_length` tokens is one window."""
     import torch
 
     det = bundle["detoxify"]
@@ -387,20 +398,23 @@ def forward(bundle: dict[str, Any], texts: list[str], *, max_length: int = 128) 
     layers = head["layers"] if head else (-1,)
     normalize = head["normalize"] if head else True
     session = bundle.get("onnx")
+    windows = {"truncation": True, "padding": True, "max_length": max_length, "stride": WINDOW_OVERLAP,
+               "return_overflowing_tokens": True}
     if session is not None:
-        enc = det.tokenizer(texts, return_tensors="np", truncation=True, padding=True, max_length=max_length)
+        enc = det.tokenizer(texts, return_tensors="np", **windows)
+        sample = enc.pop("overflow_to_sample_mapping")
         logits, hidden = session.run(enc)
         # The exported outputs are exactly `layers`, in order: index them by position.
         feats = pooled_features([torch.from_numpy(h) for h in hidden], torch.from_numpy(enc["attention_mask"]),
                                 list(range(len(hidden))), normalize=normalize)
-        return logits, feats
+        return logits, feats, sample
     # Lengths padded to a multiple of 8: torch's CPU kernels (oneDNN) build and cache a
     # kernel per input shape, and chat texts of every length made nearly every batch a new
     # shape, built afresh (a stream of fresh batches ran 8-15% faster padded, bf16; scores
     # move by < 0.004 and no verdict changed on 770 dev-set, Davidson and harness texts).
     # The padding is masked, so it adds no information.
-    enc = det.tokenizer(texts, return_tensors="pt", truncation=True, padding=True, max_length=max_length,
-                        pad_to_multiple_of=8)
+    enc = det.tokenizer(texts, return_tensors="pt", pad_to_multiple_of=8, **windows)
+    sample = enc.pop("overflow_to_sample_mapping").numpy()
     with torch.inference_mode():
         out = det.model(**enc, output_hidden_states=True)
         # bf16 -> fp32 for the numpy risk head: only the layers it reads (all seven were
@@ -408,7 +422,7 @@ def forward(bundle: dict[str, Any], texts: list[str], *, max_length: int = 128) 
         hidden = {int(layer): out.hidden_states[int(layer)].float() for layer in layers}
         feats = pooled_features(hidden, enc["attention_mask"], layers, normalize=normalize)
         logits = out.logits.float().numpy()
-    return logits, feats
+    return logits, feats, sample
 
 
 def _tfidf_logits(bundle: dict[str, Any], texts: list[str]) -> Any:
@@ -417,6 +431,29 @@ def _tfidf_logits(bundle: dict[str, Any], texts: list[str]) -> Any:
         return None
     x = tfidf["features"].transform(texts)
     return x @ tfidf["coef"].T + tfidf["intercept"]
+
+
+def _windows_most_alarming(risk: Any, starts: Any, names: list[str]) -> Any:
+    """One risk distribution per text from its windows' ([w, classes] -> [texts, classes];
+    `starts`: each text's first window). A one-window text keeps its own. For a longer one
+    each threshold the engine applies sees its highest value over the windows: p(escalate)
+    is the highest window's, p(escalate) + p(concern) the highest window's sum, and p(none)
+    what is left. A worrying passage is not diluted by the everyday text around it."""
+    import numpy as np
+
+    if len(starts) == len(risk):
+        return risk
+    ends = [*starts[1:], len(risk)]
+    e, c, n = names.index("escalate"), names.index("concern"), names.index("none")  # RISK_CLASSES
+    out = np.zeros((len(starts), len(names)), dtype=risk.dtype)
+    for row, (a, b) in enumerate(zip(starts, ends, strict=True)):
+        if b - a == 1:
+            out[row] = risk[a]
+            continue
+        escalate = risk[a:b, e].max()
+        alarm = max(float((risk[a:b, e] + risk[a:b, c]).max()), float(escalate))
+        out[row, e], out[row, c], out[row, n] = escalate, alarm - escalate, max(0.0, 1.0 - alarm)
+    return out
 
 
 def _sigmoid(x: Any) -> Any:
@@ -508,7 +545,11 @@ def _predict(texts: list[str], *, batch_size: int | None) -> tuple[list[dict[str
     with _lock:  # one forward at a time per process: torch threads are shared
         for k in range(0, len(order), batch_size):
             idx = order[k : k + batch_size]
-            logits, feats = forward(bundle, ordered[k : k + batch_size])
+            logits, feats, sample = forward(bundle, ordered[k : k + batch_size])
+            starts = np.flatnonzero(np.r_[True, sample[1:] != sample[:-1]])  # each text's first window
+            # Toxicity: each class's highest logit over the text's windows (the blend and the
+            # sigmoid below are increasing, so that is its highest probability).
+            logits = np.maximum.reduceat(logits, starts, axis=0)
             tf_logits = None if all_tf is None else all_tf[k : k + batch_size]
             if tf_logits is not None:
                 w = float(bundle["tfidf"].get("weight", 0.5))
@@ -518,8 +559,8 @@ def _predict(texts: list[str], *, batch_size: int | None) -> tuple[list[dict[str
                         logits[:, j] = (1 - w) * logits[:, j] + w * tf_logits[:, row_]
             probs = _sigmoid(logits)
             if head is not None:
-                risk = _softmax(feats @ head["coef"].T + head["intercept"])
                 names = head["classes"]
+                risk = _windows_most_alarming(_softmax(feats @ head["coef"].T + head["intercept"]), starts, names)
             else:
                 risk = np.tile(np.array([[1.0, 0.0, 0.0]]), (len(idx), 1))
                 names = list(RISK_CLASSES)

@@ -121,6 +121,42 @@ def test_int8_runs_on_onnx_runtime_with_per_channel_weights(tiny_model_dir: Path
     assert "DynamicQuantizeLinear" in ops and "MatMulInteger" in ops
 
 
+# ~190 tokens of everyday text: past the network's 128, so a text that ends after it is
+# read in more than one window.
+LONG_EVERYDAY = "today was alright, i went to school and then walked the dog before tea with my mum. " * 10
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])
+def test_long_text_is_read_to_its_end(tiny_model_dir: Path, runtime: str) -> None:
+    """A text longer than the network's 128 tokens is read in overlapping windows and each
+    score is its highest over them. Before, only the first 128 tokens were read, so two long
+    texts that differ only after them got the same scores, whatever the ending said."""
+    worrying = LONG_EVERYDAY + "i'm going to take all my pills tonight, shut up you stupid idiot"
+    harmless = LONG_EVERYDAY + "i love baking"
+    with override_settings(TRIAGE_MODEL_DIR=str(tiny_model_dir), TRIAGE_MODEL_PRECISION="fp32", TRIAGE_MODEL_RUNTIME=runtime):
+        _logits, _feats, sample = triage_model.forward(triage_model.load(), ["i love baking", worrying])
+        results, _ = triage_model.predict([worrying, harmless, "i love baking"])
+        alone, _ = triage_model.predict(["i love baking"])
+    assert list(sample[:2]) == [0, 1] and len(sample) >= 3 and set(sample[2:]) == {1}
+    assert results[0] != results[1]
+    # A short text's scores do not depend on the long ones beside it (to padding's float error).
+    for group in ("toxicity", "risk"):
+        assert results[2][group] == pytest.approx(alone[0][group], abs=1e-5)
+
+
+def test_windows_most_alarming() -> None:
+    """Each threshold sees its highest value over a text's windows: p(escalate) the highest
+    window's, p(escalate) + p(concern) the highest window's sum; one window stays as it is."""
+    import numpy as np
+
+    names = ["none", "concern", "escalate"]
+    risk = np.array([[0.9, 0.05, 0.05], [0.2, 0.7, 0.1], [0.5, 0.1, 0.4], [0.6, 0.3, 0.1]])
+    out = triage_model._windows_most_alarming(risk, np.array([0, 3]), names)
+    assert out[0] == pytest.approx([0.2, 0.4, 0.4]) and list(out[1]) == list(risk[3])
+    assert out.sum(axis=1) == pytest.approx([1.0, 1.0])
+    assert triage_model._windows_most_alarming(risk, np.arange(4), names) is risk
+
+
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_onnx_runtime_falls_back_to_torch(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, precision: str) -> None:
     """A failed export or session never costs the model layer: torch runs it (int8 with
