@@ -547,6 +547,10 @@ def _predict(texts: list[str], *, batch_size: int | None) -> tuple[list[dict[str
             idx = order[k : k + batch_size]
             logits, feats, sample = forward(bundle, ordered[k : k + batch_size])
             starts = np.flatnonzero(np.r_[True, sample[1:] != sample[:-1]])  # each text's first window
+            if not np.array_equal(sample[starts], np.arange(len(idx))):
+                # Windows not grouped by text, in order: never pair scores with the wrong
+                # text; the batch fails and its assessments go to people (degrade).
+                raise RuntimeError("tokenizer returned windows out of order")
             # Toxicity: each class's highest logit over the text's windows (the blend and the
             # sigmoid below are increasing, so that is its highest probability).
             logits = np.maximum.reduceat(logits, starts, axis=0)

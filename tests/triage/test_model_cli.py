@@ -144,6 +144,22 @@ def test_long_text_is_read_to_its_end(tiny_model_dir: Path, runtime: str) -> Non
         assert results[2][group] == pytest.approx(alone[0][group], abs=1e-5)
 
 
+def test_windows_out_of_order_fail_the_batch(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scores are never paired with the wrong text: windows that do not come grouped by text,
+    in order, fail the batch, and its assessments go to people."""
+    real = triage_model.forward
+
+    def scrambled(bundle, texts, **kwargs):
+        logits, feats, sample = real(bundle, texts, **kwargs)
+        return logits, feats, sample[::-1].copy()
+
+    monkeypatch.setattr(triage_model, "forward", scrambled)
+    with override_settings(TRIAGE_MODEL_DIR=str(tiny_model_dir)):
+        with pytest.raises(RuntimeError):
+            triage_model.predict(["i love baking", "shut up idiot"])
+        assert all(a.model_failed and a.action == "review" for a in engine.assess_full(["i love baking", "hi"]))
+
+
 def test_windows_most_alarming() -> None:
     """Each threshold sees its highest value over a text's windows: p(escalate) the highest
     window's, p(escalate) + p(concern) the highest window's sum; one window stays as it is."""
