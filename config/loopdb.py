@@ -15,7 +15,12 @@ for the loop's turns between them, which under load are most of the time it hold
 pool too small for that, not PostgreSQL, was what capped the chat path (docs/benchmarks.md,
 fifteenth pass). Connections are in autocommit mode; a caller that opens a transaction
 ("BEGIN; ...") must end it, and one handed back inside a transaction is rolled back, or
-closed if that fails. A connection whose use raised is closed rather than reused.
+closed if that fails. A connection whose use raised is closed rather than reused. The most
+recently used idle one is taken first, so after a peak the extra ones stay unused and are
+closed once idle for CHAT_LOOP_DB_MAX_IDLE_S (as psycopg_pool's `max_idle` does for Django's
+pool): a quiet ASGI process does not hold its peak's connections to PostgreSQL all night,
+and fewer of them are found dead (server restart, idle timeouts) by the next send, which
+would hand that send over to the worker-thread path.
 
 Statements run through `execute`, on a cursor kept per connection and statement text, so
 psycopg's adapter context survives from one message to the next (see there).
@@ -65,16 +70,19 @@ def _connect_params() -> dict[str, Any]:
 class _LoopConnections:
     _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopConnections] = weakref.WeakKeyDictionary()
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, max_idle_s: float) -> None:
         self.free = asyncio.Semaphore(size)
-        self.idle: list[Any] = []
+        self.idle: list[Any] = []  # most recently used last
+        self.max_idle_s = max_idle_s
+        self.sweep: asyncio.TimerHandle | None = None
 
     @classmethod
     def for_loop(cls) -> _LoopConnections:
         loop = asyncio.get_running_loop()
         pool = cls._by_loop.get(loop)
         if pool is None:
-            pool = cls._by_loop[loop] = cls(settings.CHAT_LOOP_DB_CONNECTIONS)
+            pool = cls._by_loop[loop] = cls(settings.CHAT_LOOP_DB_CONNECTIONS,
+                                            float(getattr(settings, "CHAT_LOOP_DB_MAX_IDLE_S", 600)))
         return pool
 
     async def take(self) -> Any:
@@ -99,7 +107,26 @@ class _LoopConnections:
         if broken or conn.closed or conn.info.transaction_status != TransactionStatus.IDLE:
             await conn.close()
         else:
+            conn.idle_since = asyncio.get_running_loop().time()
             self.idle.append(conn)
+            if self.sweep is None and self.max_idle_s > 0:
+                self._sweep_in(self.max_idle_s)
+
+    def _sweep_in(self, delay: float) -> None:
+        self.sweep = asyncio.get_running_loop().call_later(delay, self._close_stale)
+
+    def _close_stale(self) -> None:
+        """Close the connections idle for max_idle_s or longer; come back when the next one
+        will be. They are idle (no statement in flight), so closing is the client's own
+        socket: finish() without waiting on the server."""
+        self.sweep = None
+        now = asyncio.get_running_loop().time()
+        stale = [conn for conn in self.idle if now - conn.idle_since >= self.max_idle_s]
+        for conn in stale:
+            conn.pgconn.finish()
+        self.idle = [conn for conn in self.idle if conn not in stale]
+        if self.idle:
+            self._sweep_in(max(0.0, self.idle[0].idle_since + self.max_idle_s - now))
 
 
 @contextlib.asynccontextmanager
@@ -152,6 +179,8 @@ def close_all() -> None:
     """Close every loop's idle connections (tests: each test's event loop ends with its
     connections open, and the test database cannot be dropped while they are)."""
     for pool in list(_LoopConnections._by_loop.values()):
+        if pool.sweep is not None:
+            pool.sweep.cancel()
         for conn in pool.idle:
             if not conn.closed:
                 conn.pgconn.finish()

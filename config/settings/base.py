@@ -344,5 +344,7 @@ CHAT_MESSAGE_RATE_WINDOW_S = int(os.environ.get("CHAT_MESSAGE_RATE_WINDOW_S", "1
 # event loop for it, opened only as concurrent sends need them (why this many: config/loopdb.py).
 CHAT_SEND_ON_LOOP = env_bool("CHAT_SEND_ON_LOOP", True)
 CHAT_LOOP_DB_CONNECTIONS = int(os.environ.get("CHAT_LOOP_DB_CONNECTIONS", "16"))
+# Seconds an unused one stays open (0: for the life of the process).
+CHAT_LOOP_DB_MAX_IDLE_S = float(os.environ.get("CHAT_LOOP_DB_MAX_IDLE_S", "600"))
 CHAT_SILENCE_TIMEOUT_S = int(os.environ.get("CHAT_SILENCE_TIMEOUT_S", "1800"))
 CHAT_COUNSELLOR_CAPACITY = int(os.environ.get("CHAT_COUNSELLOR_CAPACITY", "3"))

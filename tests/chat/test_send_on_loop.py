@@ -290,3 +290,35 @@ async def test_a_statement_text_keeps_its_cursor_and_its_adapter_context():
     assert cursors[0] is cursors[2] and cursors[1] is cursors[3] and cursors[0] is not cursors[1]
     # psycopg's own cache, which this exists for: lost here only if psycopg changes (slower, not wrong).
     assert contexts[0] is contexts[2] and contexts[1] is contexts[3]
+
+
+async def test_connections_idle_past_the_limit_are_closed():
+    """After a peak, the connections it opened are closed once unused for
+    CHAT_LOOP_DB_MAX_IDLE_S; the one still in use stays; with no traffic at all every one
+    closes, and the next send opens a fresh one."""
+    seen: list = []
+
+    async def use(pause: float) -> None:
+        async with loopdb.connection() as conn:
+            seen.append(conn)
+            await conn.execute("SELECT 1")
+            await asyncio.sleep(pause)
+
+    with override_settings(CHAT_LOOP_DB_CONNECTIONS=3, CHAT_LOOP_DB_MAX_IDLE_S=0.3):
+        loopdb.close_all()
+        try:
+            await asyncio.gather(*(use(0.05) for _ in range(3)))  # the peak: three open
+            peak = set(seen)
+            assert len(peak) == 3
+            seen.clear()
+            for _ in range(12):  # one send at a time for 0.6 s: the same (most recent) one
+                await use(0.05)
+            (hot,) = set(seen)
+            assert not hot.closed and sum(c.closed for c in peak) == 2
+            await asyncio.sleep(0.5)  # no traffic
+            assert hot.closed
+            seen.clear()
+            await use(0)
+            assert seen[0] not in peak and not seen[0].closed
+        finally:
+            loopdb.close_all()
