@@ -81,8 +81,7 @@ class _LoopConnections:
         loop = asyncio.get_running_loop()
         pool = cls._by_loop.get(loop)
         if pool is None:
-            pool = cls._by_loop[loop] = cls(settings.CHAT_LOOP_DB_CONNECTIONS,
-                                            float(getattr(settings, "CHAT_LOOP_DB_MAX_IDLE_S", 600)))
+            pool = cls._by_loop[loop] = cls(settings.CHAT_LOOP_DB_CONNECTIONS, settings.CHAT_LOOP_DB_MAX_IDLE_S)
         return pool
 
     async def take(self) -> Any:

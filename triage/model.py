@@ -451,7 +451,7 @@ def _windows_most_alarming(risk: Any, starts: Any, names: list[str]) -> Any:
             out[row] = risk[a]
             continue
         escalate = risk[a:b, e].max()
-        alarm = max(float((risk[a:b, e] + risk[a:b, c]).max()), float(escalate))
+        alarm = (risk[a:b, e] + risk[a:b, c]).max()  # >= escalate: each window's sum is >= its p(escalate)
         out[row, e], out[row, c], out[row, n] = escalate, alarm - escalate, max(0.0, 1.0 - alarm)
     return out
 
