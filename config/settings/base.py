@@ -344,6 +344,9 @@ CHAT_MESSAGE_RATE_WINDOW_S = int(os.environ.get("CHAT_MESSAGE_RATE_WINDOW_S", "1
 # event loop for it, opened only as concurrent sends need them (why this many: config/loopdb.py).
 CHAT_SEND_ON_LOOP = env_bool("CHAT_SEND_ON_LOOP", True)
 CHAT_LOOP_DB_CONNECTIONS = int(os.environ.get("CHAT_LOOP_DB_CONNECTIONS", "16"))
+# Send transactions in flight per event loop; messages arriving beyond them wait and share
+# the next one (group commit, chat.services._GroupCommit; why 4: docs/benchmarks.md, twentieth pass).
+CHAT_SEND_TRANSACTIONS = int(os.environ.get("CHAT_SEND_TRANSACTIONS", "4"))
 # Seconds an unused one stays open (0: for the life of the process).
 CHAT_LOOP_DB_MAX_IDLE_S = float(os.environ.get("CHAT_LOOP_DB_MAX_IDLE_S", "600"))
 CHAT_SILENCE_TIMEOUT_S = int(os.environ.get("CHAT_SILENCE_TIMEOUT_S", "1800"))

@@ -87,3 +87,18 @@ class Peer:
 
 async def make(make_user, role: str, **extra):
     return await database_sync_to_async(make_user)(role, **extra)
+
+
+async def chat_pair(make_user, token_for, body="I need to talk about school"):
+    """A young person and a counsellor in an active session: (young person, counsellor,
+    conversation id); the request's body is seq 1, the assignment's system message seq 2."""
+    from accounts.models import Role
+
+    yp = await Peer.open(await make(make_user, Role.YOUNG_PERSON), token_for)
+    co = await Peer.open(await make(make_user, Role.COUNSELLOR), token_for)
+    queued = await yp.call("session.queued", type="session.request", topic="t", body=body)
+    await co.call("counsellor.status", type="counsellor.status", status="available")
+    await co.send(type="session.accept")
+    await co.recv("session.assigned")
+    await yp.recv("session.assigned")
+    return yp, co, queued["conversation"]

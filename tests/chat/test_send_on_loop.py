@@ -21,37 +21,12 @@ from accounts.models import Role
 from chat import services
 from chat.models import Conversation, Message, Session
 from config import loopdb
-from tests.chat.helpers import Peer, make
+from tests.chat.helpers import Peer, chat_pair, make
 from triage.models import Assessment, Escalation
 
 pytestmark = [pytest.mark.real]
 
 db = database_sync_to_async
-
-
-@pytest.fixture
-def thread_sends(monkeypatch):
-    """Calls of message_send in a worker thread (the hand-over), counted."""
-    calls: list[dict] = []
-    original = services.message_send
-
-    def counted(**kwargs):
-        calls.append(kwargs)
-        return original(**kwargs)
-
-    monkeypatch.setattr(services, "message_send", counted)
-    return calls
-
-
-async def _pair(make_user, token_for, body="I need to talk about school"):
-    yp = await Peer.open(await make(make_user, Role.YOUNG_PERSON), token_for)
-    co = await Peer.open(await make(make_user, Role.COUNSELLOR), token_for)
-    queued = await yp.call("session.queued", type="session.request", topic="t", body=body)
-    await co.call("counsellor.status", type="counsellor.status", status="available")
-    await co.send(type="session.accept")
-    await co.recv("session.assigned")
-    await yp.recv("session.assigned")
-    return yp, co, queued["conversation"]
 
 
 @db
@@ -61,7 +36,7 @@ def _stored(message_id):
 
 
 async def test_young_persons_message_is_stored_triaged_and_pushed_on_the_loop(make_user, token_for, thread_sends):
-    yp, co, conv = await _pair(make_user, token_for)
+    yp, co, conv = await chat_pair(make_user, token_for)
     cmid = str(uuid.uuid4())
     ack = await yp.say(conv, "I feel really low and alone", cmid=cmid)
     assert ack["duplicate"] is False and ack["seq"] == 3 and ack["client_msg_id"] == cmid
@@ -81,7 +56,7 @@ async def test_young_persons_message_is_stored_triaged_and_pushed_on_the_loop(ma
 
 
 async def test_counsellors_message_carries_no_assessment(make_user, token_for, thread_sends):
-    yp, co, conv = await _pair(make_user, token_for)
+    yp, co, conv = await chat_pair(make_user, token_for)
     ack = await co.say(conv, "Hi, I'm here. What's on your mind?")
     new = await yp.recv("message.new")
     assert new["id"] == ack["id"] and "risk" not in new and new["sender_name"]
@@ -93,7 +68,7 @@ async def test_counsellors_message_carries_no_assessment(make_user, token_for, t
 
 
 async def test_loop_and_thread_store_the_same_rows(make_user, token_for, thread_sends):
-    yp, co, conv = await _pair(make_user, token_for)
+    yp, co, conv = await chat_pair(make_user, token_for)
     on_loop = await yp.say(conv, "I feel so hopeless, nothing matters anymore")
     with override_settings(CHAT_SEND_ON_LOOP=False):
         in_thread = await yp.say(conv, "I feel so hopeless, nothing matters anymore")
@@ -114,7 +89,7 @@ async def test_loop_and_thread_store_the_same_rows(make_user, token_for, thread_
 
 
 async def test_two_round_trips_per_message(make_user, token_for, monkeypatch):
-    yp, co, conv = await _pair(make_user, token_for)
+    yp, co, conv = await chat_pair(make_user, token_for)
     sent: list[str] = []
     original = psycopg.AsyncClientCursor.execute
 
@@ -131,7 +106,7 @@ async def test_two_round_trips_per_message(make_user, token_for, monkeypatch):
 
 
 async def test_escalation_is_handed_to_message_send(make_user, token_for, thread_sends):
-    yp, co, conv = await _pair(make_user, token_for)
+    yp, co, conv = await chat_pair(make_user, token_for)
     ack = await yp.say(conv, "I want to kill myself tonight")
     assert len(thread_sends) == 1
     frames = await co.collect(2, ("message.new",))
@@ -143,7 +118,7 @@ async def test_escalation_is_handed_to_message_send(make_user, token_for, thread
 
 
 async def test_retry_is_answered_by_message_send_with_the_stored_message(make_user, token_for, thread_sends):
-    yp, co, conv = await _pair(make_user, token_for)
+    yp, co, conv = await chat_pair(make_user, token_for)
     cmid = str(uuid.uuid4())
     first = await yp.say(conv, "hello?", cmid=cmid)
     again = await yp.say(conv, "hello?", cmid=cmid)
@@ -167,7 +142,7 @@ async def test_riskier_words_while_queued_move_the_request_up(make_user, token_f
 
 
 async def test_refusals_are_the_same_on_the_loop(make_user, token_for, thread_sends):
-    yp, co, conv = await _pair(make_user, token_for)
+    yp, co, conv = await chat_pair(make_user, token_for)
     stranger = await Peer.open(await make(make_user, Role.YOUNG_PERSON), token_for)
     err = await stranger.error(type="message.send", conversation=conv, client_msg_id=str(uuid.uuid4()), body="hi")
     assert err["code"] == "not_participant"
@@ -191,7 +166,7 @@ async def test_refusals_are_the_same_on_the_loop(make_user, token_for, thread_se
 
 
 async def test_database_error_hands_over_and_stores_once(make_user, token_for, thread_sends, monkeypatch):
-    yp, co, conv = await _pair(make_user, token_for)
+    yp, co, conv = await chat_pair(make_user, token_for)
     loopdb.close_all()
     params = loopdb._connect_params()
     monkeypatch.setattr(loopdb, "_connect_params", lambda: {**params, "port": 1})  # nothing listens there
@@ -206,7 +181,7 @@ async def test_database_error_hands_over_and_stores_once(make_user, token_for, t
 async def test_commit_answer_lost_is_answered_with_the_stored_message(make_user, token_for, thread_sends, monkeypatch):
     """The server committed but the connection failed before its answer: message_send finds
     the stored message and acknowledges it (stored once, never twice)."""
-    yp, co, conv = await _pair(make_user, token_for)
+    yp, co, conv = await chat_pair(make_user, token_for)
     original = psycopg.AsyncClientCursor.execute
 
     async def commit_then_fail(self, query, params=None, **kwargs):
@@ -227,7 +202,7 @@ async def test_commit_answer_lost_is_answered_with_the_stored_message(make_user,
 async def test_model_layer_dispatch_after_commit(make_user, token_for, thread_sends, monkeypatch):
     dispatched: list[list[int]] = []
     monkeypatch.setattr(services, "model_dispatch", dispatched.append)
-    yp, co, conv = await _pair(make_user, token_for)
+    yp, co, conv = await chat_pair(make_user, token_for)
     with override_settings(TRIAGE_MODEL_DISPATCH=True, CELERY_TASK_ALWAYS_EAGER=False):
         ack = await yp.say(conv, "I feel really low and alone")
     message, assessment, _ = await _stored(ack["id"])
@@ -238,7 +213,7 @@ async def test_model_layer_dispatch_after_commit(make_user, token_for, thread_se
 
 
 async def test_off_switch_uses_message_send(make_user, token_for, thread_sends):
-    yp, co, conv = await _pair(make_user, token_for)
+    yp, co, conv = await chat_pair(make_user, token_for)
     with override_settings(CHAT_SEND_ON_LOOP=False):
         ack = await yp.say(conv, "hello?")
     assert len(thread_sends) == 1
