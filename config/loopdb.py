@@ -13,7 +13,9 @@ Each event loop has its own set (at most CHAT_LOOP_DB_CONNECTIONS), opened only 
 concurrent sends need them and kept for reuse. A send holds one for its two round trips and
 for the loop's turns between them, which under load are most of the time it holds it: a
 pool too small for that, not PostgreSQL, was what capped the chat path (docs/benchmarks.md,
-fifteenth pass). Connections are in autocommit mode; a caller that opens a transaction
+fifteenth pass). Since the twentieth, sends share transactions under load
+(chat.services._GroupCommit), and at most CHAT_SEND_TRANSACTIONS of these are busy with them
+at once. Connections are in autocommit mode; a caller that opens a transaction
 ("BEGIN; ...") must end it, and one handed back inside a transaction is rolled back, or
 closed if that fails. A connection whose use raised is closed rather than reused. The most
 recently used idle one is taken first, so after a peak the extra ones stay unused and are
