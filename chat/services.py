@@ -23,6 +23,7 @@ from django.utils import timezone
 from accounts.models import Role, User
 from config import realtime
 from config.exceptions import ServiceError
+from config.perloop import per_loop
 from config.sql import (
     Statement,
     execute_opening,
@@ -387,11 +388,7 @@ class _GroupCommit:
 
     @classmethod
     def for_loop(cls) -> _GroupCommit:
-        loop = asyncio.get_running_loop()
-        commits = cls._by_loop.get(loop)
-        if commits is None:
-            commits = cls._by_loop[loop] = cls(settings.CHAT_SEND_TRANSACTIONS)
-        return commits
+        return per_loop(cls._by_loop, lambda _: cls(settings.CHAT_SEND_TRANSACTIONS))
 
     async def submit(self, send: _LoopSend) -> Message | None:
         """The stored message, or None: hand it over to message_send. Raises a refusal."""

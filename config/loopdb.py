@@ -41,6 +41,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connections
 
+from config.perloop import per_loop
+
 
 @functools.cache
 def _backend_allows() -> bool:
@@ -80,11 +82,8 @@ class _LoopConnections:
 
     @classmethod
     def for_loop(cls) -> _LoopConnections:
-        loop = asyncio.get_running_loop()
-        pool = cls._by_loop.get(loop)
-        if pool is None:
-            pool = cls._by_loop[loop] = cls(settings.CHAT_LOOP_DB_CONNECTIONS, settings.CHAT_LOOP_DB_MAX_IDLE_S)
-        return pool
+        return per_loop(cls._by_loop,
+                        lambda _: cls(settings.CHAT_LOOP_DB_CONNECTIONS, settings.CHAT_LOOP_DB_MAX_IDLE_S))
 
     async def take(self) -> Any:
         import psycopg

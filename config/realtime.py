@@ -21,6 +21,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from config.perloop import per_loop
+
 logger = logging.getLogger(__name__)
 
 CLIENT_EVENT = "client.event"  # handled by ClientConsumer.client_event: forwards `text` (or `payload`)
@@ -141,11 +143,7 @@ class _Coalescer:
 
     @classmethod
     def for_loop(cls) -> _Coalescer:
-        loop = asyncio.get_running_loop()
-        coalescer = cls._by_loop.get(loop)
-        if coalescer is None:
-            coalescer = cls._by_loop[loop] = cls(loop)
-        return coalescer
+        return per_loop(cls._by_loop, cls)
 
     async def add(self, group: str, text: str) -> None:
         now = self.loop.time()
