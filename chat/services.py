@@ -311,7 +311,7 @@ async def message_send_on_loop(
     params = send_context_params(conversation_id=conversation_id, sender_id=sender.id, cmid=cmid,
                                  since=now - dt.timedelta(seconds=window_s), limit=limit)
     send = _LoopSend(conversation_id=conversation_id, ids=ids, params=params, sender=sender, body=body, cmid=cmid,
-                     now=now, row=row, level=inline.level if inline is not None else None, limit=limit)
+                     now=now, row=row, limit=limit)
     message = await _GroupCommit.for_loop().submit(send)
     return None if message is None else SendResult(message, created=True)
 
@@ -328,7 +328,6 @@ class _LoopSend:
     cmid: uuid.UUID
     now: dt.datetime
     row: dict[str, Any] | None  # the assessment row of a young person's message
-    level: str | None
     limit: int
     outcome: asyncio.Future[Message | None] = field(init=False)
 
@@ -338,7 +337,7 @@ class _LoopSend:
         if ctx is not None and ctx.duplicate_id is not None:
             return None  # the retry's answer: message_send
         send_checks(ctx, sender=self.sender, limit=self.limit)
-        if self.row is not None and _queue_moves_up(session=ctx.session, level=self.level):
+        if self.row is not None and _queue_moves_up(session=ctx.session, level=self.row["level"]):
             return None
         return _message_statements(ctx=ctx, sender=self.sender, body=self.body, cmid=self.cmid, now=self.now,
                                    row=self.row)

@@ -44,6 +44,7 @@ class Held:
         self.sent: list[str] = []
         self.armed = False
         self.released = asyncio.Event()
+        self.fail = None  # a query -> whether its answer is lost after the server ran it
 
     def arm(self) -> None:
         self.armed = True
@@ -63,7 +64,7 @@ def held(monkeypatch):
             if len(gate.sent) == 1:
                 await gate.released.wait()
             result = await original(self, query, params, **kwargs)
-            if getattr(gate, "fail", None) and gate.fail(query):
+            if gate.fail is not None and gate.fail(query):
                 raise psycopg.OperationalError("connection lost")
             return result
         return await original(self, query, params, **kwargs)
@@ -96,7 +97,7 @@ async def _send(peer: Peer, conversation: int, body: str, cmid: str | None = Non
 
 async def _close(*peers: Peer) -> None:
     for peer in peers:
-        await peer.comm.disconnect()
+        await peer.close()
 
 
 async def test_messages_waiting_behind_a_transaction_share_the_next(make_user, token_for, thread_sends, one_in_flight,
