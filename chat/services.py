@@ -439,11 +439,11 @@ async def _loop_send_commit(batch: list[_LoopSend]) -> None:
     stored: list[tuple[_LoopSend, Message, SendContext]] = []
     try:
         async with loopdb.connection() as conn:
-            cursor = await loopdb.execute(conn, "BEGIN; " + "; ".join(send_context_sql(*s.ids) for s in batch),
-                                          [p for send in batch for p in send.params])
+            cursor = await loopdb.execute_statements(
+                conn, [("BEGIN", ()), *((send_context_sql(*send.ids), send.params) for send in batch)])
             statements: list[Statement] = []
             for send in batch:
-                cursor.nextset()
+                cursor.nextset()  # past BEGIN's result, then each read's
                 ctx = send_context_from_rows(await cursor.fetchall(), conversation_id=send.conversation_id)
                 try:
                     writes = send.writes(ctx)
@@ -454,8 +454,7 @@ async def _loop_send_commit(batch: list[_LoopSend]) -> None:
                     statements += writes[0]
                     stored.append((send, writes[1], ctx))
             if statements:
-                await loopdb.execute(conn, "; ".join(sql for sql, _ in statements) + "; COMMIT",
-                                     [p for _, values in statements for p in values])
+                await loopdb.execute_statements(conn, [*statements, ("COMMIT", ())])
     except psycopg.Error as exc:
         # A unique-constraint race is a retry racing its own first try; anything else (the
         # database unreachable, a lost answer) is worth an operator's look.

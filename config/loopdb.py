@@ -24,8 +24,8 @@ pool): a quiet ASGI process does not hold its peak's connections to PostgreSQL a
 and fewer of them are found dead (server restart, idle timeouts) by the next send, which
 would hand that send over to the worker-thread path.
 
-Statements run through `execute`, on a cursor kept per connection and statement text, so
-psycopg's adapter context survives from one message to the next (see there).
+Statements run through `execute_statements`, several per round trip, quoted with an adapter
+context kept per connection (see there).
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import sys
+import re
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -92,9 +92,7 @@ class _LoopConnections:
             conn = self.idle.pop()
             if not conn.closed:
                 return conn
-        conn = await psycopg.AsyncConnection.connect(**_connect_params())
-        conn.statement_cursors = {}
-        return conn
+        return await psycopg.AsyncConnection.connect(**_connect_params())
 
     async def give(self, conn: Any, *, broken: bool) -> None:
         from psycopg.pq import TransactionStatus
@@ -150,29 +148,44 @@ async def connection() -> AsyncIterator[Any]:
             await pool.give(conn, broken=broken)
 
 
-# Statement texts come from a few builders (config/sql.py); this only bounds a surprise.
-_CURSORS_PER_CONNECTION = 16
+async def execute_statements(conn: Any, statements: Iterable[tuple[str, Sequence[Any]]]) -> Any:
+    """Run `statements` ((text, params) pairs, texts with %s placeholders) in one round trip,
+    as one simple query, each with its parameters quoted client-side as psycopg's
+    client-side-binding cursor would quote them; returns the cursor, its first result
+    current (nextset() for the next statement's).
+
+    Why not `cursor.execute("; ".join(texts), all_params)`: psycopg splits a text at its
+    placeholders again on every execute once it is over 4,096 characters or 50 parameters
+    (below that its split is cached), and a group commit's texts (chat.services) are that
+    long and differ from one batch to the next: 57-59 µs a message to merge a batch's
+    writes that way, against 18-19 µs with each statement's text split once and cached here
+    (docs/benchmarks.md, twenty-first pass). Quoting stays psycopg's: a Transformer kept per
+    connection, whose dumper for each parameter type is found once (a fresh one looks every
+    type up again: the sixteenth pass measured 95-128 against 70-94 µs a message)."""
+    tx = getattr(conn, "literal_context", None)
+    if tx is None:
+        from psycopg.adapt import Transformer
+
+        tx = conn.literal_context = Transformer.from_context(conn)
+        conn.literal_cursor = conn.cursor()
+    literal = tx.as_literal
+    query = b"; ".join([_template(sql) % tuple([b"NULL" if p is None else literal(p) for p in params])
+                        for sql, params in statements])
+    await conn.literal_cursor.execute(query)
+    return conn.literal_cursor
 
 
-async def execute(conn: Any, sql: str, params: Any = None) -> Any:
-    """`conn.cursor().execute(sql, params)` on a cursor kept for this statement text on this
-    connection; returns it. Its results stay valid until the same text runs again here.
+@functools.lru_cache(maxsize=256)
+def _template(sql: str) -> bytes:
+    """`sql` as a bytes %-template: its %s are the placeholders and %% a literal %, which is
+    how psycopg reads a client-side-binding text too. Other placeholders (%(name)s, %b, %t)
+    are refused: they would mean something else here."""
+    if "%" in _PLACEHOLDER_OR_PERCENT.sub("", sql):
+        raise ValueError(f"only %s placeholders (and %% for a literal %) are supported: {sql[:80]!r}")
+    return sql.encode()
 
-    psycopg builds a fresh adapter context (its Transformer) for each new cursor and for each
-    execute of a query object other than the cursor's last one, and a fresh context looks
-    every parameter's type up in Python and makes its dumper again. Quoting the chat path's
-    ~42 parameters a message took 95–128 µs with fresh contexts and 70–94 µs with kept ones
-    (Zen 4; 54 → 36 µs in a tight loop; docs/benchmarks.md, sixteenth pass). The interned
-    text is the same object each time, which is what lets psycopg keep the context."""
-    sql = sys.intern(sql)
-    cursors = conn.statement_cursors
-    cursor = cursors.get(sql)
-    if cursor is None:
-        if len(cursors) >= _CURSORS_PER_CONNECTION:
-            cursors.clear()
-        cursor = cursors[sql] = conn.cursor()
-    await cursor.execute(sql, params)
-    return cursor
+
+_PLACEHOLDER_OR_PERCENT = re.compile("%[s%]")
 
 
 def close_all() -> None:

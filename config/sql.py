@@ -13,14 +13,53 @@ import functools
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 
 
 def loaded_instance(model: type[models.Model], **values: Any) -> models.Model:
     """An instance as if loaded from the database with only these fields (by attname; the
     rest deferred, so save() writes only these). For rows read by hand-written SQL."""
-    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
-    return model.from_db(connection.alias, names, [values[n] for n in names])
+    return _instance(model, values)
+
+
+def _instance(model: type[models.Model], values: dict[str, Any]) -> models.Model:
+    """What `model.from_db(DEFAULT_DB_ALIAS, list(values), list(values.values()))` builds,
+    for attnames of concrete fields, without its per-instance overhead where that changes
+    nothing. from_db lists every field (DEFERRED for those not given) and Model.__init__
+    sets each through its descriptor and sends pre_init/post_init: ~8.6 µs for a
+    Participant of four fields, against ~0.7 µs for this, and the chat path builds six
+    such instances a message (docs/benchmarks.md, twenty-first pass). The result is the
+    same: Django keeps a loaded field's value in the instance's __dict__ under its attname
+    and treats an attname missing there as deferred; a fresh instance has no cached
+    related object for a foreign key's setter to clear. Where a model's instances might
+    differ — a signal receiver for it, a field whose descriptor is not Django's plain one,
+    or a name that is not a concrete field's attname — this falls back to from_db."""
+    plain = _plain_attnames(model)
+    if plain is None or not values.keys() <= plain or pre_init.has_listeners(model) or post_init.has_listeners(model):
+        names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+        return model.from_db(DEFAULT_DB_ALIAS, names, [values[n] for n in names])
+    new = model.__new__(model)
+    state = new._state = ModelState()
+    state.adding = False
+    state.db = DEFAULT_DB_ALIAS
+    new.__dict__.update(values)
+    return new
+
+
+@functools.cache
+def _plain_attnames(model: type[models.Model]) -> frozenset[str] | None:
+    """The concrete fields' attnames, if every one is read through Django's own deferred-
+    attribute descriptor (so a value in __dict__ is what reading it returns); else None."""
+    from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+    from django.db.models.query_utils import DeferredAttribute
+
+    fields = model._meta.concrete_fields
+    if any(type(getattr(model, f.attname, None)) not in (DeferredAttribute, ForeignKeyDeferredAttribute)
+           for f in fields):
+        return None
+    return frozenset(f.attname for f in fields)
 
 
 Statement = tuple[str, list[Any]]
@@ -184,7 +223,7 @@ def insert_statement(model: type[models.Model], **values: Any) -> tuple[Statemen
     if model._meta.pk.attname not in values:
         raise ValueError(f"insert_statement needs the {model.__name__}'s id (reserve_id_sql)")
     sql, params, row = _insert(model, values)
-    return (sql, params), model.from_db(connection.alias, list(row), list(row.values()))
+    return (sql, params), _instance(model, row)
 
 
 def sql_insert(model: type[models.Model], *, before: list[Statement] | None = None, link: Link | None = None,
@@ -237,4 +276,4 @@ def sql_insert(model: type[models.Model], *, before: list[Statement] | None = No
     if link is not None and (new_id is None or (not linked_in_sql and not sql_update(link[0], link[1], **{link[2]: new_id}))):
         raise link[0].DoesNotExist(f"{link[0].__name__} {link[1]} to link the new {model.__name__} to")
     row.pop(pk.attname, None)
-    return model.from_db(connection.alias, [pk.attname, *row], [new_id, *row.values()])
+    return _instance(model, {pk.attname: new_id, **row})

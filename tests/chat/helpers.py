@@ -102,3 +102,9 @@ async def chat_pair(make_user, token_for, body="I need to talk about school"):
     await co.recv("session.assigned")
     await yp.recv("session.assigned")
     return yp, co, queued["conversation"]
+
+
+def sent_text(query: Any) -> str:
+    """A query as the event loop's send path hands it to psycopg (bytes, its parameters
+    already quoted: config.loopdb.execute_statements), as text for assertions."""
+    return query.decode() if isinstance(query, bytes) else str(query)

@@ -20,7 +20,7 @@ from django.test import override_settings
 from accounts.models import Role
 from chat import services
 from chat.models import Message
-from tests.chat.helpers import Peer, chat_pair, make
+from tests.chat.helpers import Peer, chat_pair, make, sent_text
 
 pytestmark = [pytest.mark.real]
 
@@ -60,11 +60,11 @@ def held(monkeypatch):
 
     async def gated(self, query, params=None, **kwargs):
         if gate.armed:
-            gate.sent.append(query)
+            gate.sent.append(sent_text(query))
             if len(gate.sent) == 1:
                 await gate.released.wait()
             result = await original(self, query, params, **kwargs)
-            if gate.fail is not None and gate.fail(query):
+            if gate.fail is not None and gate.fail(sent_text(query)):
                 raise psycopg.OperationalError("connection lost")
             return result
         return await original(self, query, params, **kwargs)

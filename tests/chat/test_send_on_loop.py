@@ -21,7 +21,7 @@ from accounts.models import Role
 from chat import services
 from chat.models import Conversation, Message, Session
 from config import loopdb
-from tests.chat.helpers import Peer, chat_pair, make
+from tests.chat.helpers import Peer, chat_pair, make, sent_text
 from triage.models import Assessment, Escalation
 
 pytestmark = [pytest.mark.real]
@@ -94,7 +94,7 @@ async def test_two_round_trips_per_message(make_user, token_for, monkeypatch):
     original = psycopg.AsyncClientCursor.execute
 
     async def counted(self, query, params=None, **kwargs):
-        sent.append(query)
+        sent.append(sent_text(query))
         return await original(self, query, params, **kwargs)
 
     monkeypatch.setattr(psycopg.AsyncClientCursor, "execute", counted)
@@ -186,7 +186,7 @@ async def test_commit_answer_lost_is_answered_with_the_stored_message(make_user,
 
     async def commit_then_fail(self, query, params=None, **kwargs):
         result = await original(self, query, params, **kwargs)
-        if query.endswith("; COMMIT"):
+        if sent_text(query).endswith("; COMMIT"):
             raise psycopg.OperationalError("connection lost")
         return result
 
@@ -247,24 +247,51 @@ async def test_connections_open_only_as_concurrent_sends_need_them():
         assert most_held == 3 and len(set(opened)) == 3
 
 
-async def test_a_statement_text_keeps_its_cursor_and_its_adapter_context():
-    """loopdb.execute runs each statement text on a cursor kept for it on that connection,
-    with psycopg's adapter context (its Transformer) kept from one execute to the next;
-    another text gets its own cursor, and the results are each execute's own."""
+async def test_statements_are_quoted_as_psycopg_quotes_them(monkeypatch):
+    """loopdb.execute_statements quotes each statement's parameters itself (its text split
+    once and cached) and sends them all as one simple query: the text is the one psycopg's
+    client-side-binding cursor would send for the merged statements, each statement's
+    result comes back in turn, and the adapter context is kept from one call to the next."""
+    import datetime as dt
+    import decimal
+
+    values = [None, 0, -7, 2**40, 1.5, decimal.Decimal("2.50"), True, "plain", "it's \\ a %s %% \"test\"",
+              "ünïcødé ✓", uuid.UUID(int=5), dt.datetime(2026, 12, 6, 1, 2, 3, 456789, tzinfo=dt.UTC),
+              dt.date(2026, 1, 2), [1, 2, 3]]
+    statements = [*(("SELECT %s", [value]) for value in values), ("SELECT %s::text[]", [["a", None]]),
+                  ("SELECT %s::int + %s, '100%%'", [1, 2])]
     loopdb.close_all()
     async with loopdb.connection() as conn:
-        cursors, contexts, rows = [], [], []
-        for n in (1, 2):
-            for sql in ("SELECT %s::int + 1", "SELECT %s::text || 'x'"):
-                text = "".join(sql)  # equal, not the same object: as the send path builds its texts
-                cursor = await loopdb.execute(conn, text, [n if "int" in sql else str(n)])
-                cursors.append(cursor)
-                contexts.append(cursor._tx)
-                rows.append(await cursor.fetchone())
-    assert rows == [(2,), ("1x",), (3,), ("2x",)]
-    assert cursors[0] is cursors[2] and cursors[1] is cursors[3] and cursors[0] is not cursors[1]
-    # psycopg's own cache, which this exists for: lost here only if psycopg changes (slower, not wrong).
-    assert contexts[0] is contexts[2] and contexts[1] is contexts[3]
+        merged = psycopg.AsyncClientCursor(conn).mogrify("; ".join(sql for sql, _ in statements),
+                                                         [p for _, params in statements for p in params])
+        sent: list[bytes] = []
+        original = psycopg.AsyncClientCursor.execute
+
+        async def spy(self, query, params=None, **kwargs):
+            sent.append(query)
+            return await original(self, query, params, **kwargs)
+
+        monkeypatch.setattr(psycopg.AsyncClientCursor, "execute", spy)
+        cursor = await loopdb.execute_statements(conn, statements)
+        rows = [(await cursor.fetchone())]
+        while cursor.nextset():
+            rows.append(await cursor.fetchone())
+        again = await loopdb.execute_statements(conn, [("SELECT %s", ["again"])])
+        assert again is cursor and (await again.fetchone()) == ("again",)
+        context = conn.literal_context
+        await loopdb.execute_statements(conn, [("SELECT %s", [3])])
+        assert conn.literal_context is context
+    assert sent[0] == merged.encode()
+    assert [row[0] for row in rows[:-2]] == values
+    assert rows[-2:] == [(["a", None],), (3, "100%")]
+
+
+@pytest.mark.parametrize("text", ["SELECT %(name)s", "SELECT %b", "SELECT 100%"])
+def test_other_placeholders_are_refused(text):
+    """Only %s (and %% for a literal %) read as psycopg reads them; anything else would be
+    quoted differently here, so it is refused rather than run."""
+    with pytest.raises(ValueError, match="only %s placeholders"):
+        loopdb._template(text)
 
 
 async def test_connections_idle_past_the_limit_are_closed():

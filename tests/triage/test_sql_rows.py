@@ -163,3 +163,41 @@ def test_insert_statement_needs_the_id():
 
     with pytest.raises(ValueError, match="reserve_id_sql"):
         insert_statement(Message, seq=1, body="x")
+
+
+def _state(obj) -> tuple:
+    return type(obj), dict(obj.__dict__, _state=None), obj._state.adding, obj._state.db, obj.get_deferred_fields()
+
+
+def test_loaded_instance_is_what_from_db_builds():
+    """loaded_instance builds its instances without Model.__init__ (cheaper, chat path);
+    they hold the same values, deferred fields and state as from_db's, and save() writes
+    only what was loaded."""
+    from django.db.models.signals import pre_init
+
+    from chat.models import Conversation, Participant
+    from config.sql import loaded_instance
+
+    values = dict(id=4, conversation_id=9, user_id=3, role="young_person")
+    fast = loaded_instance(Participant, **values)
+    reference = Participant.from_db("default", list(values), list(values.values()))
+    assert _state(fast) == _state(reference)
+    assert fast.get_deferred_fields() == {"joined_at", "left_at", "last_read_seq"}
+
+    # A pre_init receiver for the model would be skipped: then from_db builds it, signals and all.
+    seen = []
+
+    def receiver(sender, **kwargs):
+        seen.append(sender)
+
+    pre_init.connect(receiver, sender=Participant)
+    try:
+        assert _state(loaded_instance(Participant, **values)) == _state(reference) and seen == [Participant]
+    finally:
+        pre_init.disconnect(receiver, sender=Participant)
+
+    conversation = Conversation.objects.create()
+    loaded = loaded_instance(Conversation, id=conversation.id, last_seq=41)
+    loaded.save()  # writes last_seq only: the deferred fields keep their stored values
+    stored = Conversation.objects.get(pk=conversation.id)
+    assert stored.last_seq == 41 and stored.created_at == conversation.created_at
