@@ -12,6 +12,8 @@ records this process while it runs (collapsed stacks, all threads).
     .venv/bin/python bench/hotpath.py -n 500 --profile /tmp/hot.collapsed
     .venv/bin/python bench/hotpath.py -n 500 --role counsellor   # staff messages (no triage)
     .venv/bin/python bench/hotpath.py -n 500 --db-delay-ms 0.5     # a network to the database
+    .venv/bin/python bench/hotpath.py -n 4000 --concurrency 32     # 32 conversations at once
+                                                                   # (sends share transactions)
 
 It is a cost meter, not a load test: latency under load is bench/run.py's job.
 """
@@ -62,6 +64,10 @@ def main() -> None:
     ap.add_argument("--db-delay-ms", type=float, metavar="MS",
                     help="reach PostgreSQL through a proxy that holds each chunk MS in each direction (a network "
                          "between the application and its database; bench/harness/netdelay.py)")
+    ap.add_argument("--concurrency", type=int, default=1, metavar="K",
+                    help="K conversations, each sending one message at a time, all at once: under load the "
+                         "event loop's sends share transactions (chat.services._GroupCommit), which one at a "
+                         "time never do; -n is the total")
     args = ap.parse_args()
 
     import psycopg
@@ -113,20 +119,25 @@ async def _run(args, port: int) -> None:
     from config.asgi import application
 
     await database_sync_to_async(call_command)("migrate", "--noinput", verbosity=0)
-    yp_token, co_token, conversation = await database_sync_to_async(_setup)()
+    pairs = await database_sync_to_async(_setup)(args.concurrency)
     headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
-    socks = {}
-    for name, token in (("young_person", yp_token), ("counsellor", co_token)):
-        ws = WebsocketCommunicator(application, "/ws/", headers=headers, subprotocols=["earlyhelp.v1", f"token.{token}"])
-        connected, _ = await ws.connect()
-        assert connected
-        socks[name] = ws
+    chats = []  # (sender, receiver, conversation) per pair
+    all_socks = []
+    for pair in pairs:
+        socks = {}
+        for name, token in (("young_person", pair.yp_token), ("counsellor", pair.co_token)):
+            ws = WebsocketCommunicator(application, "/ws/", headers=headers,
+                                       subprotocols=["earlyhelp.v1", f"token.{token}"])
+            connected, _ = await ws.connect()
+            assert connected
+            socks[name] = ws
+        chats.append((socks[args.role], socks["counsellor" if args.role == "young_person" else "young_person"],
+                      pair.conversation))
+        all_socks += socks.values()
     await asyncio.sleep(0.5)
-    for ws in socks.values():  # connect-time frames (auth.ok, chat.state, ...)
+    for ws in all_socks:  # connect-time frames (auth.ok, chat.state, ...)
         while not await ws.receive_nothing(0.05):
             await ws.receive_from()
-    sender = socks[args.role]
-    receiver = socks["counsellor" if args.role == "young_person" else "young_person"]
 
     queries = [0]
 
@@ -157,7 +168,8 @@ async def _run(args, port: int) -> None:
 
     psycopg.AsyncClientCursor.execute = count_loop
 
-    async def one(i: int) -> None:
+    async def one(i: int, chat) -> None:
+        sender, receiver, conversation = chat
         cmid = str(uuid.uuid4())
         await sender.send_to(text_data=json.dumps({"type": "message.send", "conversation": conversation,
                                                    "client_msg_id": cmid, "body": f"message {i}: how are you today"}))
@@ -170,8 +182,15 @@ async def _run(args, port: int) -> None:
                 frame = json.loads(await receiver.receive_from(10))
                 delivered = frame.get("type") == "message.new" and frame.get("client_msg_id") == cmid
 
-    for i in range(20):  # warm-up
-        await one(i)
+    async def sends(count: int) -> None:
+        async def each(chat, share: int) -> None:
+            for i in range(share):
+                await one(i, chat)
+
+        k = len(chats)
+        await asyncio.gather(*(each(chat, count // k + (j < count % k)) for j, chat in enumerate(chats)))
+
+    await sends(20 * len(chats))  # warm-up
     round_trip_ms = await database_sync_to_async(_round_trip_ms)()
     spy = None
     if args.profile:
@@ -180,8 +199,7 @@ async def _run(args, port: int) -> None:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await asyncio.sleep(1.0)
     q0, l0, r0, c0, t0 = queries[0], loop_trips[0], _redis_calls(port), _cpu(), time.perf_counter()
-    for i in range(args.n):
-        await one(i)
+    await sends(args.n)
     t1, c1 = time.perf_counter(), _cpu()
     q1, l1, r1 = queries[0], loop_trips[0], _redis_calls(port)
     if spy:
@@ -189,7 +207,7 @@ async def _run(args, port: int) -> None:
         spy.wait(30)
     n = args.n
     print(json.dumps({
-        "messages": n, "sender": args.role,
+        "messages": n, "sender": args.role, "concurrency": len(chats),
         "wall_ms_per_msg": round((t1 - t0) * 1000 / n, 3),
         "cpu_ms_per_msg": round((c1 - c0) * 1000 / n, 3),
         "sql_per_msg": round((q1 - q0) / n, 2),  # through Django's cursors
@@ -198,7 +216,7 @@ async def _run(args, port: int) -> None:
         "redis_cmds_per_msg": round(sum(r1.values()) - sum(r0.values())) / n,
         "redis_by_command": {k: round((v - r0.get(k, 0)) / n, 2) for k, v in sorted(r1.items()) if v != r0.get(k, 0)},
     }, indent=1))
-    for ws in socks.values():
+    for ws in all_socks:
         await ws.disconnect()
 
 
@@ -217,11 +235,10 @@ def _round_trip_ms() -> float:
     return sorted(times)[len(times) // 2]
 
 
-def _setup() -> tuple[str, str, int]:
+def _setup(k: int) -> list:
     from bench.harness.data import sessions_create
 
-    pair = sessions_create(f"hot{secrets.token_hex(2)}", 1)[0]
-    return pair.yp_token, pair.co_token, pair.conversation
+    return sessions_create(f"hot{secrets.token_hex(2)}", k)
 
 
 if __name__ == "__main__":
