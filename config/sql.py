@@ -29,13 +29,14 @@ def _instance(model: type[models.Model], values: dict[str, Any]) -> models.Model
     for attnames of concrete fields, without its per-instance overhead where that changes
     nothing. from_db lists every field (DEFERRED for those not given) and Model.__init__
     sets each through its descriptor and sends pre_init/post_init: ~8.6 µs for a
-    Participant of four fields, against ~0.7 µs for this, and the chat path builds six
+    Participant of four fields, against ~1.7 µs for this, and the chat path builds six
     such instances a message (docs/benchmarks.md, twenty-first pass). The result is the
     same: Django keeps a loaded field's value in the instance's __dict__ under its attname
     and treats an attname missing there as deferred; a fresh instance has no cached
     related object for a foreign key's setter to clear. Where a model's instances might
-    differ — a signal receiver for it, a field whose descriptor is not Django's plain one,
-    or a name that is not a concrete field's attname — this falls back to from_db."""
+    differ — a signal receiver for it, its own __init__ or from_db, a field whose
+    descriptor is not Django's plain one, or a name that is not a concrete field's
+    attname — this falls back to from_db."""
     plain = _plain_attnames(model)
     if plain is None or not values.keys() <= plain or pre_init.has_listeners(model) or post_init.has_listeners(model):
         names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
@@ -51,7 +52,8 @@ def _instance(model: type[models.Model], values: dict[str, Any]) -> models.Model
 @functools.cache
 def _plain_attnames(model: type[models.Model]) -> frozenset[str] | None:
     """The concrete fields' attnames, if every one is read through Django's own deferred-
-    attribute descriptor (so a value in __dict__ is what reading it returns); else None."""
+    attribute descriptor (so a value in __dict__ is what reading it returns) and the model
+    keeps Model's __init__ and from_db; else None."""
     from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
     from django.db.models.query_utils import DeferredAttribute
 
@@ -59,6 +61,8 @@ def _plain_attnames(model: type[models.Model]) -> frozenset[str] | None:
     if any(type(getattr(model, f.attname, None)) not in (DeferredAttribute, ForeignKeyDeferredAttribute)
            for f in fields):
         return None
+    if model.__init__ is not models.Model.__init__ or model.from_db.__func__ is not models.Model.from_db.__func__:
+        return None  # the model builds its instances its own way
     return frozenset(f.attname for f in fields)
 
 
