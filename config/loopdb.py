@@ -157,7 +157,7 @@ async def execute_statements(conn: Any, statements: Iterable[tuple[str, Sequence
     Why not `cursor.execute("; ".join(texts), all_params)`: psycopg splits a text at its
     placeholders again on every execute once it is over 4,096 characters or 50 parameters
     (below that its split is cached), and a group commit's texts (chat.services) are that
-    long and differ from one batch to the next: 57-59 µs a message to merge a batch's
+    long and differ from one batch to the next: 57-64 µs a message to merge a batch's
     writes that way, against 18-19 µs with each statement's text split once and cached here
     (docs/benchmarks.md, twenty-first pass). Quoting stays psycopg's: a Transformer kept per
     connection, whose dumper for each parameter type is found once (a fresh one looks every
