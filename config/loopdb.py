@@ -87,12 +87,17 @@ class _LoopConnections:
 
     async def take(self) -> Any:
         import psycopg
+        from psycopg.adapt import Transformer
 
         while self.idle:
             conn = self.idle.pop()
             if not conn.closed:
                 return conn
-        return await psycopg.AsyncConnection.connect(**_connect_params())
+        conn = await psycopg.AsyncConnection.connect(**_connect_params())
+        # execute_statements' adapter context and cursor, kept for the connection's life.
+        conn.literal_context = Transformer.from_context(conn)
+        conn.literal_cursor = conn.cursor()
+        return conn
 
     async def give(self, conn: Any, *, broken: bool) -> None:
         from psycopg.pq import TransactionStatus
@@ -149,8 +154,8 @@ async def connection() -> AsyncIterator[Any]:
 
 
 async def execute_statements(conn: Any, statements: Iterable[tuple[str, Sequence[Any]]]) -> Any:
-    """Run `statements` ((text, params) pairs, texts with %s placeholders) in one round trip,
-    as one simple query, each with its parameters quoted client-side as psycopg's
+    """Run `statements` ((text, params) pairs, texts with %s placeholders) in one round trip
+    on `conn`, one of this module's connections, as one simple query, each with its parameters quoted client-side as psycopg's
     client-side-binding cursor would quote them; returns the cursor, its first result
     current (nextset() for the next statement's).
 
@@ -162,13 +167,7 @@ async def execute_statements(conn: Any, statements: Iterable[tuple[str, Sequence
     (docs/benchmarks.md, twenty-first pass). Quoting stays psycopg's: a Transformer kept per
     connection, whose dumper for each parameter type is found once (a fresh one looks every
     type up again: the sixteenth pass measured 95-128 against 70-94 µs a message)."""
-    tx = getattr(conn, "literal_context", None)
-    if tx is None:
-        from psycopg.adapt import Transformer
-
-        tx = conn.literal_context = Transformer.from_context(conn)
-        conn.literal_cursor = conn.cursor()
-    literal = tx.as_literal
+    literal = conn.literal_context.as_literal
     query = b"; ".join([_template(sql) % tuple([b"NULL" if p is None else literal(p) for p in params])
                         for sql, params in statements])
     await conn.literal_cursor.execute(query)
