@@ -6,7 +6,7 @@ no such set can be proven (then the pattern always runs). The inline layer skips
 whose literals are all absent from the text: a few substring tests instead of a regex scan
 over the whole message for each of ~70 rules, which was most of the inline layer's cost
 and ~10% of the server's CPU per chat message (docs/benchmarks.md). ``LiteralIndex`` finds
-which of all the rules' literals occur in a message in one regex pass, so each rule's test
+which of all the rules' literals occur in a message in one pass, so each rule's test
 is a set intersection.
 
 Being wrong here would hide a risk phrase, so the analysis only ever answers what it can
@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
+
+import ahocorasick_rs
 
 try:  # Python 3.11+: the parser is private but stable; without it nothing is filtered.
     from re import _constants as _c  # type: ignore[attr-defined]
@@ -106,28 +108,26 @@ def may_match_present(literals: frozenset[str] | None, present: frozenset[str]) 
 
 
 class LiteralIndex:
-    """Which of a fixed set of literals occur in a text, found in one regex pass.
+    """Which of a fixed set of literals occur in a text, found in one pass.
 
     Testing each rule's literals with `in` cost ~620 substring tests per message, most of
     the inline layer's time, spent in the Python loop around them rather than the tests.
-    Here the literals form a trie, compiled to one pattern tried at every position inside
-    a lookahead (so overlapping occurrences are all seen). At each position it reports the
-    longest literal that starts there; every other literal starting there is a prefix of
-    that one, so `present` adds all the literals each reported one contains. The result is
+    Here one Aho-Corasick automaton over all the literals (ahocorasick-rs, compiled code)
+    reports every occurrence of every literal, overlapping and nested ones included, in one
+    scan: 4 µs on a benchmark message against 31 µs for the regex trie tried at every
+    position that did this before (docs/benchmarks.md, twenty-second pass). The result is
     exactly `{s for s in literals if s in text}` (tests/triage/test_prefilter.py)."""
 
     def __init__(self, literal_sets: Iterable[frozenset[str] | None]) -> None:
         literals = sorted({s for found in literal_sets if found for s in found})
-        self._within = {m: frozenset(s for s in literals if s in m) for m in literals}
-        self._pattern = re.compile(f"(?=({_trie_pattern(literals)}))") if literals else None
+        # Standard match semantics are the only ones that report overlapping matches.
+        self._automaton = (ahocorasick_rs.AhoCorasick(literals, matchkind=ahocorasick_rs.MatchKind.Standard)
+                           if literals else None)
 
     def present(self, text: str) -> frozenset[str]:
-        if self._pattern is None:
+        if self._automaton is None:
             return frozenset()
-        found: set[str] = set()
-        for longest in set(self._pattern.findall(text)):
-            found |= self._within[longest]
-        return frozenset(found)
+        return frozenset(self._automaton.find_matches_as_strings(text, overlapping=True))
 
 
 class ClauseFilter:
@@ -163,27 +163,6 @@ class ClauseFilter:
             if i not in found and _meets(rest, present):
                 found.add(i)
         return sorted(found)
-
-
-def _trie_pattern(words: list[str]) -> str:
-    """A pattern matching exactly the given (non-empty) strings, longest first, shaped as a
-    trie: the branches at each node start with different characters, so at most one of
-    them proceeds and the scan at one position is linear in the longest word."""
-    trie: dict[str, Any] = {}
-    for word in words:
-        node = trie
-        for ch in word:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def build(node: dict[str, Any]) -> str:
-        branches = [re.escape(ch) + build(sub) for ch, sub in sorted(node.items()) if ch]
-        if not branches:
-            return ""
-        inner = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
-        return f"(?:{inner})?" if "" in node else inner  # greedy: the longer word first
-
-    return build(trie)
 
 
 def _score(candidate: frozenset[str]) -> tuple[int, int]:

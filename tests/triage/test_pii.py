@@ -88,3 +88,14 @@ def test_skipped_patterns_change_no_answer() -> None:
 @given(st.text(alphabet="aeiost SWAJ@./:+-()0147_", max_size=60))
 def test_skipped_patterns_on_generated_text(text: str) -> None:
     assert find_pii(text) == _without_guards([text])[0]
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.lists(st.sampled_from(["sc", "tt", "snap", "snapchat", "school", "Insta", "IG", "kik", "_", " ", ": ", "-",
+                                 "jess_x22", "jess.x", "me on ", "is ", "x", "9", "é", "\u212a", "ſ", "TikTok", "psn"]),
+                max_size=10))
+def test_platform_word_guard_changes_no_answer(parts: list[str]) -> None:
+    """The platform-handle pattern is skipped unless a platform word stands as a whole word
+    (or the text is not ASCII); words run together, in any case, beside "_" and digits."""
+    text = "".join(parts)
+    assert find_pii(text) == _without_guards([text])[0]

@@ -140,7 +140,7 @@ def test_prefilter_changes_no_assessment(monkeypatch: pytest.MonkeyPatch) -> Non
     texts = _corpus()
     filtered = [engine.assess_inline(t).to_dict() for t in texts]
     monkeypatch.setattr(engine, "_candidate_rules", lambda present: list(lx.RULES))
-    monkeypatch.setattr(engine, "may_match_any", lambda alternatives, present: True)
+    monkeypatch.setattr(engine, "_IDIOM_FILTER", ClauseFilter([() for _ in engine._IDIOMS]))  # every idiom tried
     unfiltered = [engine.assess_inline(t).to_dict() for t in texts]
     assert len(texts) > 1000
     assert [i for i, (a, b) in enumerate(zip(filtered, unfiltered, strict=True)) if a != b] == []
@@ -162,6 +162,14 @@ def test_clause_filter_answers_as_testing_every_rule() -> None:
         expected = [i for i, alts in enumerate(RULE_ALTERNATIVES) if may_match_any(alts, present)]
         assert rule_filter.candidates(present) == [*expected, every], text
         assert engine._LITERALS.present(text) >= present
+
+
+def test_idiom_filter_answers_as_testing_every_idiom() -> None:
+    idiom_alternatives = [alternatives for _, alternatives in engine._IDIOMS]
+    for text in _corpus():
+        present = engine._LITERALS.present(text.lower())
+        expected = [i for i, alts in enumerate(idiom_alternatives) if may_match_any(alts, present)]
+        assert engine._IDIOM_FILTER.candidates(present) == expected, text
 
 
 @settings(max_examples=300, deadline=None, database=None)
@@ -263,3 +271,34 @@ def test_stable_token_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None
         normalize_mod.normalize(f"word{i}x another{i}y")
     assert len(normalize_mod._STABLE_TOKENS) <= 50
     assert normalize_mod.normalize("i wanna kms").text == "i want to kill myself"
+
+
+def _substitute_by_characters(chars: list[str], offs: list[int], pattern: re.Pattern[str], repl) -> tuple[str, list]:
+    """normalize's _substitute as it was written before the twenty-second pass, one list
+    item per character: the reference for the offsets the string-slicing one returns."""
+    text = "".join(chars)
+    out_c: list[str] = []
+    out_o: list[int] = []
+    pos = 0
+    for m in pattern.finditer(text):
+        new = repl(m.group(0))
+        if new is None or new == m.group(0):
+            continue
+        out_c.extend(chars[pos : m.start()])
+        out_o.extend(offs[pos : m.start()])
+        first, last = offs[m.start()], offs[m.end() - 1]
+        for i, ch in enumerate(new):
+            out_c.append(ch)
+            out_o.append(last if i == len(new) - 1 else first)
+        pos = m.end()
+    return "".join(out_c + chars[pos:]), out_o + offs[pos:]
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.text(alphabet="ab c", max_size=30), st.sampled_from(["", "x", "xyz", "a", "ab"]), st.sampled_from(["a+", "b", " +", "ca?"]))
+def test_substitute_carries_offsets_as_one_item_per_character(text: str, new: str, pattern: str) -> None:
+    """Replacements longer, shorter, empty and equal to the match; offsets not the identity."""
+    offs = [3 * i + 1 for i in range(len(text))]
+    compiled = re.compile(pattern)
+    assert normalize_mod._substitute(text, offs, compiled, lambda _: new) == _substitute_by_characters(
+        list(text), offs, compiled, lambda _: new)
