@@ -10,17 +10,18 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from channels.sessions import CookieMiddleware, SessionMiddleware  # noqa: E402
+from channels.sessions import CookieMiddleware  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from api.consumers import ClientConsumer  # noqa: E402
+from config.ws_session import WebsocketSessionMiddleware  # noqa: E402
 
 
 def build_websocket_app():
     # Origin allow-list first (OWASP), then the cookie session for the web client;
     # the consumer itself resolves the user (session, subprotocol token or auth frame).
     return AllowedHostsOriginValidator(
-        CookieMiddleware(SessionMiddleware(URLRouter([path("ws/", ClientConsumer.as_asgi())])))
+        CookieMiddleware(WebsocketSessionMiddleware(URLRouter([path("ws/", ClientConsumer.as_asgi())])))
     )
 
 
