@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-LADDER_RATES = [10, 20, 30, 40, 60, 80, 100, 150, 200, 300, 400, 600, 800, 1000, 1400, 2000, 2800, 4000]
+LADDER_RATES = [10, 20, 30, 40, 60, 80, 100, 150, 200, 300, 400, 600, 800, 1000, 1400, 2000, 2800, 4000, 5600]
 
 
 def _loops(value: str) -> str:
@@ -117,8 +117,18 @@ async def run_scenarios(ctx, names: list[str]) -> dict:
     knees = {k: (out.get(k) or {}).get("knee_msgs_per_s") for k in ("ladder", "ladder_echo", "ladder_floor")}
     for a, b in (("ladder", "ladder_echo"), ("ladder", "ladder_floor"), ("ladder_floor", "ladder_echo")):
         if knees[a] and knees[b]:
-            out[f"{a}_vs_{b[len('ladder_'):]}_ratio"] = round(knees[a] / knees[b], 3)
+            key = f"{a}_vs_{b[len('ladder_'):]}_ratio"
+            out[key] = round(knees[a] / knees[b], 3)
+            # A ladder whose every step passed gives only a lower bound on its knee.
+            bound = {(True, False): "upper", (False, True): "lower", (False, False): "unknown"}.get(
+                (_reached(out[a]), _reached(out[b])))
+            if bound:
+                out[f"{key}_bound"] = bound
     return out
+
+
+def _reached(ladder: dict) -> bool:
+    return ladder.get("knee_reached", True)  # results from before the key: assumed reached
 
 
 def main() -> None:
@@ -213,7 +223,8 @@ def summary(result: dict) -> str:
             if "storm" in r:
                 lines.append(f"   storm: {r['storm']}")
         elif "steps" in r:
-            lines.append(f"{name}: knee {r['knee_msgs_per_s']} msg/s ({r['knee_msgs_per_s_per_core']} per core)")
+            lines.append(f"{name}: knee {r['knee_msgs_per_s']} msg/s ({r['knee_msgs_per_s_per_core']} per core)"
+                         + ("" if _reached(r) else " — NOT reached: every step passed, the knee is higher"))
         elif name == "triage":
             lines.append(f"triage: {json.dumps({k: v for k, v in r.items() if k.endswith('per_s')})}")
         else:

@@ -77,7 +77,8 @@ def render(result: dict) -> str:
         r = res.get(name)
         if not isinstance(r, dict) or "steps" not in r:
             continue
-        out += [f"{name}: knee **{r['knee_msgs_per_s']} msg/s** ({r['knee_msgs_per_s_per_core']} per ASGI core), "
+        unreached = " (not reached: every step passed, the knee is higher)" if not r.get("knee_reached", True) else ""
+        out += [f"{name}: knee **{r['knee_msgs_per_s']} msg/s** ({r['knee_msgs_per_s_per_core']} per ASGI core){unreached}, "
                 f"p99 limit {r['p99_limit_ms']} ms, {r['sockets']} sockets, {r['step_s']} s steps.", "",
                 "| offered | delivered/s | p50 ms | p99 ms | lost | ASGI CPU ms/msg | core0 / core1 busy | client lag p99 ms |",
                 "|---|---|---|---|---|---|---|---|"]
@@ -90,7 +91,9 @@ def render(result: dict) -> str:
     for key, what in (("ladder_vs_echo_ratio", "Product knee / echo knee"), ("ladder_vs_floor_ratio", "Product knee / floor knee"),
                       ("ladder_floor_vs_echo_ratio", "Floor knee / echo knee")):
         if key in res:
-            out += [f"{what}: **{res[key]}**.", ""]
+            bound = {"upper": " (at most: the second knee was not reached)", "lower": " (at least: the first knee was not reached)",
+                     "unknown": " (both knees unreached)"}.get(res.get(f"{key}_bound"), "")
+            out += [f"{what}: **{res[key]}**{bound}.", ""]
     t = res.get("triage")
     if isinstance(t, dict):
         out += ["| triage, one pinned core, 1 torch thread | messages/s |", "|---|---|"]

@@ -418,6 +418,7 @@ async def ladder(ctx: Ctx, *, baseline: str | None, sessions: int, step_s: float
     steps = []
     t_load = time.monotonic()
     knee = None
+    knee_reached = False  # False when every step passed: the knee lies above the last rate
     for i, rate in enumerate(rates):
         # Records are grouped by this tag: a rate given twice (--rates 150,150) is two steps.
         tag = f"{rate:g}" if rates.count(rate) == 1 else f"{rate:g}#{i + 1}"
@@ -442,6 +443,7 @@ async def ladder(ctx: Ctx, *, baseline: str | None, sessions: int, step_s: float
               f"lost {s['lost']} asgi core {row['core_util'].get('cpu' + (st.layout.asgi or '0'))}", flush=True)
         p99 = row["p99_ms"] or 1e9
         if p99 > p99_limit_ms or s["lost"] > 0 or s["errored"] > 0:
+            knee_reached = True
             break
         knee = row
         await gen.drain(10)
@@ -459,6 +461,7 @@ async def ladder(ctx: Ctx, *, baseline: str | None, sessions: int, step_s: float
     return {"scenario": name, "sessions": sessions, "sockets": len(socks), "step_s": step_s, "p99_limit_ms": p99_limit_ms,
             "steps": steps, "knee_msgs_per_s": knee["delivered_per_s"] if knee else None,
             "knee_msgs_per_s_per_core": round(knee["delivered_per_s"] / cores_for_asgi, 1) if knee else None,
+            "knee_reached": knee_reached,
             "asgi_cores": cores_for_asgi, "series": ser, "cpu_series": cpu_series, "plot": str(ctx.png(name)),
             "error_frames": dict(gen.errors), "other_errors": gen.other_errors[:5],
             "client_errors": dict(gen.client_errors)}
