@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import override_settings
 from hypothesis import given, settings
@@ -99,3 +101,15 @@ def test_platform_word_guard_changes_no_answer(parts: list[str]) -> None:
     (or the text is not ASCII); words run together, in any case, beside "_" and digits."""
     text = "".join(parts)
     assert find_pii(text) == _without_guards([text])[0]
+
+
+def test_platform_words_are_the_patterns_platforms() -> None:
+    """The guard's word list and the pattern's platforms are the same set: a platform added
+    to the pattern alone would be skipped by the guard."""
+    names = pii_mod._PLATFORM_HANDLE.pattern.split(")\\b", 1)[0].removeprefix("\\b(?:")
+    words = set()
+    for alternative in names.split("|"):
+        m = re.fullmatch(r"(\w+)(?:\(\?:(\w+)\)\?)?", alternative)
+        assert m, f"extend this test for the alternative {alternative!r}"
+        words |= {m[1], m[1] + m[2]} if m[2] else {m[1]}
+    assert words == set(pii_mod._PLATFORM_WORDS)
