@@ -155,9 +155,9 @@ async def connection() -> AsyncIterator[Any]:
 
 async def execute_statements(conn: Any, statements: Iterable[tuple[str, Sequence[Any]]]) -> Any:
     """Run `statements` ((text, params) pairs, texts with %s placeholders) in one round trip
-    on `conn`, one of this module's connections, as one simple query, each with its parameters quoted client-side as psycopg's
-    client-side-binding cursor would quote them; returns the cursor, its first result
-    current (nextset() for the next statement's).
+    on `conn`, one of this module's connections, as one simple query, each with its
+    parameters quoted client-side as psycopg's client-side-binding cursor would quote them;
+    returns the cursor, its first result current (nextset() for the next statement's).
 
     Why not `cursor.execute("; ".join(texts), all_params)`: psycopg splits a text at its
     placeholders again on every execute once it is over 4,096 characters or 50 parameters

@@ -38,9 +38,13 @@ _URL_SOCIAL = re.compile(
 )
 _URL = re.compile(r"\bhttps?://[^\s<>\"']+|\bwww\.[^\s<>\"']+\.[a-z]{2,}[^\s<>\"']*", re.IGNORECASE)
 _HANDLE = re.compile(r"(?<![\w@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]{1,29})(?<!\.)")
+# The platforms a handle is given for; every _PLATFORM_HANDLE match starts with one of these
+# as a whole word (_has_platform_word, below, relies on it).
+_PLATFORM_WORDS = ("snap", "snapchat", "sc", "insta", "instagram", "ig", "tiktok", "tt", "discord", "kik", "whatsapp",
+                   "telegram", "twitter", "twitch", "xbox", "psn", "gamertag")
 # "add me on snap: jess_x", "my insta is jess.x", "sc - jess123"
 _PLATFORM_HANDLE = re.compile(
-    r"\b(?:snap(?:chat)?|sc|insta(?:gram)?|ig|tiktok|tt|discord|kik|whatsapp|telegram|twitter|twitch|xbox|psn|gamertag)\b"
+    rf"\b(?:{'|'.join(re.escape(w) for w in sorted(_PLATFORM_WORDS, key=len, reverse=True))})\b"
     r"(?:\s+(?:name|id|user(?:name)?|handle|tag))?\s*(?:is|:|-|=|@|me at|me on)?\s*(?:is\s+)?@?"
     r"(?P<handle>(?=[A-Za-z0-9_.]*[0-9_.])[A-Za-z0-9_.]{3,30}|[A-Za-z][A-Za-z0-9_.]{2,29}(?=\s*$))",
     re.IGNORECASE,
@@ -67,9 +71,6 @@ def _has_digit(text: str) -> bool:
     return _DIGIT.search(text) is not None
 
 
-# _PLATFORM_HANDLE's platform words: every match starts with one of them as a whole word.
-_PLATFORM_WORDS = ("snap", "snapchat", "sc", "insta", "instagram", "ig", "tiktok", "tt", "discord", "kik", "whatsapp",
-                   "telegram", "twitter", "twitch", "xbox", "psn", "gamertag")
 _PLATFORM_AUTOMATON = ahocorasick_rs.AhoCorasick(_PLATFORM_WORDS, matchkind=ahocorasick_rs.MatchKind.Standard)
 
 

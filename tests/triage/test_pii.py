@@ -104,8 +104,9 @@ def test_platform_word_guard_changes_no_answer(parts: list[str]) -> None:
 
 
 def test_platform_words_are_the_patterns_platforms() -> None:
-    """The guard's word list and the pattern's platforms are the same set: a platform added
-    to the pattern alone would be skipped by the guard."""
+    """The guard's word list and the pattern's platforms are the same set (the pattern is
+    built from the list): a platform written into the pattern alone would be skipped by the
+    guard."""
     names = pii_mod._PLATFORM_HANDLE.pattern.split(")\\b", 1)[0].removeprefix("\\b(?:")
     words = set()
     for alternative in names.split("|"):
