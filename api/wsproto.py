@@ -9,7 +9,10 @@ channel layer itself (services push events after commit).
 A route may also have an `on_loop` handler: an async function `(user, frame)` run on the
 event loop first, for a frame type hot enough that the thread hop matters (message.send,
 chat.services.message_send_on_loop). It returns what the handler would, or None to hand
-the frame to the handler in a worker thread as usual.
+the frame to the handler in a worker thread as usual. Such a frame is handled in a task of
+its own, and pushes reach the socket while it runs (api.consumers.ClientConsumer.dispatch),
+so a route gets an `on_loop` handler only if the frame's sole output is its reply: no group
+joined or left, nothing sent before the end.
 
 Connect hooks (`@ws_on_connect`) run once a socket is authenticated and may join groups
 (e.g. a clinician's rota group) or send an initial state frame.

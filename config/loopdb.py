@@ -97,6 +97,7 @@ class _LoopConnections:
         # execute_statements' adapter context and cursor, kept for the connection's life.
         conn.literal_context = Transformer.from_context(conn)
         conn.literal_cursor = conn.cursor()
+        conn.prepared_names = set()  # the statements prepared on this connection (execute_statements)
         return conn
 
     async def give(self, conn: Any, *, broken: bool) -> None:
@@ -166,11 +167,36 @@ async def execute_statements(conn: Any, statements: Iterable[tuple[str, Sequence
     writes that way, against 18-19 µs with each statement's text split once and cached here
     (docs/benchmarks.md, twenty-first pass). Quoting stays psycopg's: a Transformer kept per
     connection, whose dumper for each parameter type is found once (a fresh one looks every
-    type up again: the sixteenth pass measured 95-128 against 70-94 µs a message)."""
+    type up again: the sixteenth pass measured 95-128 against 70-94 µs a message).
+
+    With CHAT_LOOP_DB_PREPARE (the default), a statement with parameters runs as
+    `EXECUTE <name>(<quoted parameters>)` of a statement this connection prepared on the
+    server (`PREPARE <name> AS <text>`, sent in a round trip of its own the first time the
+    connection meets the text): PostgreSQL then parses and plans each text once per
+    connection instead of once per message, which was most of its CPU on the chat path —
+    the locking read alone took ~0.28 ms to parse, plan and run as text, ~0.08 ms prepared
+    (docs/benchmarks.md, twenty-third pass). The parameters are the same quoted literals;
+    PostgreSQL coerces them to the types it inferred for the placeholders, as it does for
+    the text's. Texts without parameters (BEGIN, COMMIT) run as they are. Prepared
+    statements outlive a rollback, and a connection whose use raised is closed
+    (`connection`), so what the connection records as prepared is what the server has."""
     literal = conn.literal_context.as_literal
-    query = b"; ".join([_template(sql) % tuple([b"NULL" if p is None else literal(p) for p in params])
-                        for sql, params in statements])
-    await conn.literal_cursor.execute(query)
+    prepare = settings.CHAT_LOOP_DB_PREPARE
+    parts: list[bytes] = []
+    missing: dict[bytes, bytes] = {}  # name -> its PREPARE, once however often the batch uses it
+    for sql, params in statements:
+        quoted = [b"NULL" if p is None else literal(p) for p in params]
+        if prepare and params:
+            name, definition = _prepared(sql)
+            if name not in conn.prepared_names:
+                missing[name] = definition
+            parts.append(b"EXECUTE %b(%b)" % (name, b", ".join(quoted)))
+        else:
+            parts.append(_template(sql) % tuple(quoted))
+    if missing:
+        await conn.literal_cursor.execute(b"; ".join(missing.values()))
+        conn.prepared_names.update(missing)
+    await conn.literal_cursor.execute(b"; ".join(parts))
     return conn.literal_cursor
 
 
@@ -185,6 +211,18 @@ def _template(sql: str) -> bytes:
 
 
 _PLACEHOLDER_OR_PERCENT = re.compile("%[s%]")
+_prepared_names: dict[str, bytes] = {}  # text -> its statement's name, the same on every connection
+
+
+@functools.lru_cache(maxsize=256)
+def _prepared(sql: str) -> tuple[bytes, bytes]:
+    """The server-side name for `sql` and its `PREPARE name AS ...` (%s read as $1, $2, ...,
+    %% as %). Names are numbered in the order texts are first met, once per process."""
+    _template(sql)  # the same texts are accepted as unprepared
+    name = _prepared_names.setdefault(sql, b"loopdb_%d" % len(_prepared_names))
+    numbers = iter(range(1, sql.count("%s") + 1))
+    body = _PLACEHOLDER_OR_PERCENT.sub(lambda m: f"${next(numbers)}" if m.group() == "%s" else "%", sql)
+    return name, b"PREPARE %b AS %b" % (name, body.encode())
 
 
 def close_all() -> None:

@@ -349,5 +349,10 @@ CHAT_LOOP_DB_CONNECTIONS = int(os.environ.get("CHAT_LOOP_DB_CONNECTIONS", "16"))
 CHAT_SEND_TRANSACTIONS = int(os.environ.get("CHAT_SEND_TRANSACTIONS", "4"))
 # Seconds an unused one stays open (0: for the life of the process).
 CHAT_LOOP_DB_MAX_IDLE_S = float(os.environ.get("CHAT_LOOP_DB_MAX_IDLE_S", "600"))
+# Its statements as server-side prepared statements (PREPARE once per connection, then EXECUTE):
+# PostgreSQL plans each once per connection, not once per message (config/loopdb.py). Turn off
+# behind a pooler in transaction mode (PgBouncer's pool_mode=transaction), where a later
+# transaction may run on a server connection that never saw the PREPARE.
+CHAT_LOOP_DB_PREPARE = env_bool("CHAT_LOOP_DB_PREPARE", True)
 CHAT_SILENCE_TIMEOUT_S = int(os.environ.get("CHAT_SILENCE_TIMEOUT_S", "1800"))
 CHAT_COUNSELLOR_CAPACITY = int(os.environ.get("CHAT_COUNSELLOR_CAPACITY", "3"))

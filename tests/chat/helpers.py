@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import time
 import uuid
 from typing import Any
 
 from channels.db import database_sync_to_async
 
-from tests.conftest import ws_open, ws_receive_until
+from tests.conftest import ws_open
 
 
 class Peer:
-    """One authenticated socket for one user."""
+    """One authenticated socket for one user.
+
+    Frames that arrived while `say` waited for its ack (the sender's own message.new may
+    come first: api.consumers.ClientConsumer.dispatch) are kept for the next reads."""
 
     def __init__(self, user, comm):
         self.user = user
         self.comm = comm
+        self.backlog: list[dict] = []
+
+    async def _next(self, timeout: float) -> dict:
+        if self.backlog:
+            return self.backlog.pop(0)
+        return await self.comm.receive_json_from(timeout=timeout)
 
     @classmethod
     async def open(cls, user, token_for) -> Peer:
@@ -34,13 +45,21 @@ class Peer:
         await self.comm.send_to(text_data=text)
 
     async def recv(self, frame_type: str, timeout: float = 5) -> dict:
-        return await ws_receive_until(self.comm, frame_type, timeout)
+        """Frames until one of `frame_type` (others are discarded)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no {frame_type} frame within {timeout}s")
+            frame = await self._next(remaining)
+            if frame.get("type") == frame_type:
+                return frame
 
     async def until(self, frame_type: str, predicate, timeout: float = 10) -> dict:
         """The first `frame_type` frame for which predicate(frame) holds (others discarded)."""
         async def wait():
             while True:
-                frame = await ws_receive_until(self.comm, frame_type, timeout)
+                frame = await self.recv(frame_type, timeout)
                 if predicate(frame):
                     return frame
 
@@ -52,7 +71,7 @@ class Peer:
 
         async def wait():
             while len(frames) < count:
-                frame = await self.comm.receive_json_from(timeout=timeout)
+                frame = await self._next(timeout)
                 if frame.get("type") in types:
                     frames.append(frame)
 
@@ -67,14 +86,26 @@ class Peer:
         await self.send(**frame)
         return await self.recv("error")
 
-    async def say(self, conversation: int, body: str, cmid: str | None = None) -> dict:
-        return await self.call("message.ack", type="message.send", conversation=conversation,
-                               client_msg_id=cmid or str(uuid.uuid4()), body=body)
+    async def say(self, conversation: int, body: str, cmid: str | None = None, timeout: float = 5) -> dict:
+        """Send a message and return its ack; what arrived before the ack stays to be read."""
+        await self.send(type="message.send", conversation=conversation, client_msg_id=cmid or str(uuid.uuid4()),
+                        body=body)
+        before: list[dict] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no message.ack frame within {timeout}s")
+            frame = await self._next(remaining)
+            if frame.get("type") == "message.ack":
+                self.backlog[:0] = before
+                return frame
+            before.append(frame)
 
     async def drain(self, timeout: float = 0.3) -> list[dict]:
         """Everything that arrives within `timeout` (to prove what did NOT arrive)."""
         # receive_nothing does not cancel the app on timeout (receive_output would).
-        frames = []
+        frames, self.backlog = self.backlog, []
         while not await self.comm.receive_nothing(timeout=timeout):
             out = await self.comm.receive_output()
             if out.get("type") == "websocket.send":
@@ -106,5 +137,16 @@ async def chat_pair(make_user, token_for, body="I need to talk about school"):
 
 def sent_text(query: Any) -> str:
     """A query as the event loop's send path hands it to psycopg (bytes, its parameters
-    already quoted: config.loopdb.execute_statements), as text for assertions."""
-    return query.decode() if isinstance(query, bytes) else str(query)
+    already quoted: config.loopdb.execute_statements), as text for assertions; a prepared
+    statement's `EXECUTE loopdb_N(...)` reads as that statement's text followed by its
+    arguments, so assertions can look for FOR UPDATE, INSERT and COMMIT either way."""
+    from config import loopdb
+
+    text = query.decode() if isinstance(query, bytes) else str(query)
+    texts = {name.decode(): sql for sql, name in loopdb._prepared_names.items()}
+    return re.sub(r"EXECUTE (loopdb_\d+)\(", lambda m: f"{texts[m.group(1)]} (", text)
+
+
+def is_prepare(query: Any) -> bool:
+    """Whether a query is execute_statements' round trip that prepares statements."""
+    return sent_text(query).startswith("PREPARE ")

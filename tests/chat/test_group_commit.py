@@ -20,7 +20,7 @@ from django.test import override_settings
 from accounts.models import Role
 from chat import services
 from chat.models import Message
-from tests.chat.helpers import Peer, chat_pair, make, sent_text
+from tests.chat.helpers import Peer, chat_pair, is_prepare, make, sent_text
 
 pytestmark = [pytest.mark.real]
 
@@ -59,7 +59,7 @@ def held(monkeypatch):
     gate = Held()
 
     async def gated(self, query, params=None, **kwargs):
-        if gate.armed:
+        if gate.armed and not is_prepare(query):  # a connection's first use prepares its statements
             gate.sent.append(sent_text(query))
             if len(gate.sent) == 1:
                 await gate.released.wait()
@@ -202,3 +202,24 @@ async def test_a_sender_gone_mid_transaction_is_still_stored_and_pushed(make_use
     assert await db(Message.objects.filter(client_msg_id=cmid).count)() == 1
     assert thread_sends == []
     await co.comm.disconnect()
+
+
+async def test_pushes_reach_a_socket_while_its_own_send_is_stored(make_user, token_for, thread_sends, held):
+    """A counsellor whose own message is being stored still gets the young person's new
+    message at once (api.consumers.ClientConsumer.dispatch): pushes do not wait behind the
+    socket's send. The counsellor's next frame does: it is answered after the send's ack."""
+    yp, co, conv = await chat_pair(make_user, token_for)
+    held.arm()
+    await _send(co, conv, "held: the counsellor's message")
+    await _until_held(held)
+    ack = await yp.say(conv, "the young person's message, stored meanwhile")
+    new = await co.recv("message.new")
+    assert new["id"] == ack["id"] and not held.released.is_set()
+    await co.send(type="ping", ref="after")
+    assert await co.drain(0.2) == []  # no pong yet: the ping waits for the held send
+    held.release()
+    frames = await co.collect(2, ("message.ack", "pong"))
+    assert [frame["type"] for frame in frames] == ["message.ack", "pong"] and frames[1]["ref"] == "after"
+    assert frames[0]["seq"] == ack["seq"] + 1
+    assert thread_sends == []
+    await _close(yp, co)

@@ -21,7 +21,7 @@ from accounts.models import Role
 from chat import services
 from chat.models import Conversation, Message, Session
 from config import loopdb
-from tests.chat.helpers import Peer, chat_pair, make, sent_text
+from tests.chat.helpers import Peer, chat_pair, is_prepare, make, sent_text
 from triage.models import Assessment, Escalation
 
 pytestmark = [pytest.mark.real]
@@ -94,13 +94,63 @@ async def test_two_round_trips_per_message(make_user, token_for, monkeypatch):
     original = psycopg.AsyncClientCursor.execute
 
     async def counted(self, query, params=None, **kwargs):
-        sent.append(sent_text(query))
+        sent.append(query)
         return await original(self, query, params, **kwargs)
 
     monkeypatch.setattr(psycopg.AsyncClientCursor, "execute", counted)
     await yp.say(conv, "still here")
-    assert len(sent) == 2
-    assert sent[0].startswith("BEGIN; SELECT") and sent[1].endswith("; COMMIT")
+    texts = [sent_text(query) for query in sent if not is_prepare(query)]
+    assert len(texts) == 2
+    assert texts[0].startswith("BEGIN; SELECT") and texts[1].endswith("; COMMIT")
+    await yp.comm.disconnect()
+    await co.comm.disconnect()
+
+
+async def test_statements_are_prepared_once_per_connection(make_user, token_for, monkeypatch):
+    """With CHAT_LOOP_DB_PREPARE the statements with parameters run as EXECUTEs of
+    statements the connection prepared the first time it met them: later messages on the
+    same connection send no PREPARE and no statement text, just the arguments."""
+    yp, co, conv = await chat_pair(make_user, token_for)
+    loopdb.close_all()  # a fresh connection: its first message prepares
+    sent: list[bytes] = []
+    original = psycopg.AsyncClientCursor.execute
+
+    async def counted(self, query, params=None, **kwargs):
+        sent.append(query)
+        return await original(self, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncClientCursor, "execute", counted)
+    first = await yp.say(conv, "first")
+    assert [is_prepare(query) for query in sent] == [True, False, True, False]  # read's, then the writes'
+    sent.clear()
+    second = await yp.say(conv, "second")
+    assert second["seq"] == first["seq"] + 1
+    assert len(sent) == 2 and not any(is_prepare(query) for query in sent)
+    assert sent[0].startswith(b"BEGIN; EXECUTE loopdb_") and b"SELECT" not in sent[0]
+    assert sent[1].endswith(b"; COMMIT") and b"INSERT" not in sent[1] and sent[1].count(b"EXECUTE loopdb_") == 3
+    stored = await db(lambda: list(Message.objects.filter(conversation_id=conv, seq__gte=first["seq"])
+                                   .order_by("seq").values_list("body", "assessment__level")))()
+    assert stored == [("first", "none"), ("second", "none")]
+    await yp.comm.disconnect()
+    await co.comm.disconnect()
+
+
+async def test_unprepared_statements_store_the_same(make_user, token_for, monkeypatch):
+    """CHAT_LOOP_DB_PREPARE off (behind a transaction-mode pooler): the texts go as they are."""
+    yp, co, conv = await chat_pair(make_user, token_for)
+    sent: list[bytes] = []
+    original = psycopg.AsyncClientCursor.execute
+
+    async def counted(self, query, params=None, **kwargs):
+        sent.append(query)
+        return await original(self, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncClientCursor, "execute", counted)
+    with override_settings(CHAT_LOOP_DB_PREPARE=False):
+        ack = await yp.say(conv, "no prepared statements")
+    assert len(sent) == 2 and not any(b"EXECUTE" in query or b"PREPARE" in query for query in sent)
+    new = await co.recv("message.new")
+    assert new["id"] == ack["id"] and new["risk"]["level"] == "none"
     await yp.comm.disconnect()
     await co.comm.disconnect()
 
@@ -261,29 +311,68 @@ async def test_statements_are_quoted_as_psycopg_quotes_them(monkeypatch):
     statements = [*(("SELECT %s", [value]) for value in values), ("SELECT %s::text[]", [["a", None]]),
                   ("SELECT %s::int + %s, '100%%'", [1, 2])]
     loopdb.close_all()
-    async with loopdb.connection() as conn:
-        merged = psycopg.AsyncClientCursor(conn).mogrify("; ".join(sql for sql, _ in statements),
-                                                         [p for _, params in statements for p in params])
-        sent: list[bytes] = []
-        original = psycopg.AsyncClientCursor.execute
+    with override_settings(CHAT_LOOP_DB_PREPARE=False):  # the texts as they are (see the next test)
+        async with loopdb.connection() as conn:
+            merged = psycopg.AsyncClientCursor(conn).mogrify("; ".join(sql for sql, _ in statements),
+                                                             [p for _, params in statements for p in params])
+            sent: list[bytes] = []
+            original = psycopg.AsyncClientCursor.execute
 
-        async def spy(self, query, params=None, **kwargs):
-            sent.append(query)
-            return await original(self, query, params, **kwargs)
+            async def spy(self, query, params=None, **kwargs):
+                sent.append(query)
+                return await original(self, query, params, **kwargs)
 
-        monkeypatch.setattr(psycopg.AsyncClientCursor, "execute", spy)
-        cursor = await loopdb.execute_statements(conn, statements)
-        rows = [(await cursor.fetchone())]
-        while cursor.nextset():
-            rows.append(await cursor.fetchone())
-        again = await loopdb.execute_statements(conn, [("SELECT %s", ["again"])])
-        assert again is cursor and (await again.fetchone()) == ("again",)
-        context = conn.literal_context
-        await loopdb.execute_statements(conn, [("SELECT %s", [3])])
-        assert conn.literal_context is context
+            monkeypatch.setattr(psycopg.AsyncClientCursor, "execute", spy)
+            cursor = await loopdb.execute_statements(conn, statements)
+            rows = [(await cursor.fetchone())]
+            while cursor.nextset():
+                rows.append(await cursor.fetchone())
+            again = await loopdb.execute_statements(conn, [("SELECT %s", ["again"])])
+            assert again is cursor and (await again.fetchone()) == ("again",)
+            context = conn.literal_context
+            await loopdb.execute_statements(conn, [("SELECT %s", [3])])
+            assert conn.literal_context is context
     assert sent[0] == merged.encode()
     assert [row[0] for row in rows[:-2]] == values
     assert rows[-2:] == [(["a", None],), (3, "100%")]
+
+
+async def test_prepared_statements_get_the_same_values():
+    """The same quoted literals as EXECUTE arguments: PostgreSQL coerces them to the types
+    it inferred for the prepared text's placeholders, and every value comes back as the
+    unprepared text gives it (None, the extremes of quoting, %% for a literal %, one text
+    used twice in a batch, which is prepared once)."""
+    import datetime as dt
+    import decimal
+
+    statements = [("SELECT %s::int", [None]), ("SELECT %s::int", [-7]), ("SELECT %s::bigint", [2**40]),
+                  ("SELECT %s::float8", [1.5]), ("SELECT %s::numeric", [decimal.Decimal("2.50")]),
+                  ("SELECT %s::bool", [True]), ("SELECT %s::text", ["it's \\ a %s %% \"test\" $1"]),
+                  ("SELECT %s::text", ["ünïcødé ✓"]), ("SELECT %s::uuid", [uuid.UUID(int=5)]),
+                  ("SELECT %s::timestamptz", [dt.datetime(2026, 12, 6, 1, 2, 3, 456789, tzinfo=dt.UTC)]),
+                  ("SELECT %s::date", [dt.date(2026, 1, 2)]), ("SELECT %s::int[]", [[1, 2, 3]]),
+                  ("SELECT %s::text[]", [["a", None]]), ("SELECT %s::int + %s, '100%%'", [1, 2]),
+                  ("SELECT 'no parameters, 100%%'", [])]
+
+    async def run() -> list[tuple]:
+        async with loopdb.connection() as conn:
+            cursor = await loopdb.execute_statements(conn, statements)
+            rows = [await cursor.fetchone()]
+            while cursor.nextset():
+                rows.append(await cursor.fetchone())
+            return rows
+
+    loopdb.close_all()
+    with override_settings(CHAT_LOOP_DB_PREPARE=False):
+        expected = await run()
+    with override_settings(CHAT_LOOP_DB_PREPARE=True):
+        assert await run() == expected
+        assert await run() == expected  # prepared already: EXECUTEs only
+    assert [row[0] for row in expected[:-2]] == [
+        None, -7, 2**40, 1.5, decimal.Decimal("2.50"), True, "it's \\ a %s %% \"test\" $1", "ünïcødé ✓",
+        uuid.UUID(int=5), dt.datetime(2026, 12, 6, 1, 2, 3, 456789, tzinfo=dt.UTC), dt.date(2026, 1, 2), [1, 2, 3],
+        ["a", None]]
+    assert expected[-2:] == [(3, "100%"), ("no parameters, 100%",)]
 
 
 @pytest.mark.parametrize("text", ["SELECT %(name)s", "SELECT %b", "SELECT 100%"])
