@@ -46,6 +46,10 @@ class Peer:
 
     async def recv(self, frame_type: str, timeout: float = 5) -> dict:
         """Frames until one of `frame_type` (others are discarded)."""
+        return await self._first(frame_type, timeout)
+
+    async def _first(self, frame_type: str, timeout: float, skipped: list[dict] | None = None) -> dict:
+        """The first frame of `frame_type`; the others before it go to `skipped` if given."""
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -54,6 +58,8 @@ class Peer:
             frame = await self._next(remaining)
             if frame.get("type") == frame_type:
                 return frame
+            if skipped is not None:
+                skipped.append(frame)
 
     async def until(self, frame_type: str, predicate, timeout: float = 10) -> dict:
         """The first `frame_type` frame for which predicate(frame) holds (others discarded)."""
@@ -91,16 +97,9 @@ class Peer:
         await self.send(type="message.send", conversation=conversation, client_msg_id=cmid or str(uuid.uuid4()),
                         body=body)
         before: list[dict] = []
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no message.ack frame within {timeout}s")
-            frame = await self._next(remaining)
-            if frame.get("type") == "message.ack":
-                self.backlog[:0] = before
-                return frame
-            before.append(frame)
+        ack = await self._first("message.ack", timeout, before)
+        self.backlog[:0] = before
+        return ack
 
     async def drain(self, timeout: float = 0.3) -> list[dict]:
         """Everything that arrives within `timeout` (to prove what did NOT arrive)."""

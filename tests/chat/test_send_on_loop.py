@@ -88,16 +88,22 @@ async def test_loop_and_thread_store_the_same_rows(make_user, token_for, thread_
     await co.comm.disconnect()
 
 
-async def test_two_round_trips_per_message(make_user, token_for, monkeypatch):
-    yp, co, conv = await chat_pair(make_user, token_for)
-    sent: list[str] = []
+@pytest.fixture
+def sent(monkeypatch) -> list[bytes]:
+    """Every query the event loop's send path hands to psycopg from here on, in order."""
+    queries: list[bytes] = []
     original = psycopg.AsyncClientCursor.execute
 
     async def counted(self, query, params=None, **kwargs):
-        sent.append(query)
+        queries.append(query)
         return await original(self, query, params, **kwargs)
 
     monkeypatch.setattr(psycopg.AsyncClientCursor, "execute", counted)
+    return queries
+
+
+async def test_two_round_trips_per_message(make_user, token_for, sent):
+    yp, co, conv = await chat_pair(make_user, token_for)
     await yp.say(conv, "still here")
     texts = [sent_text(query) for query in sent if not is_prepare(query)]
     assert len(texts) == 2
@@ -106,20 +112,12 @@ async def test_two_round_trips_per_message(make_user, token_for, monkeypatch):
     await co.comm.disconnect()
 
 
-async def test_statements_are_prepared_once_per_connection(make_user, token_for, monkeypatch):
+async def test_statements_are_prepared_once_per_connection(make_user, token_for, sent):
     """With CHAT_LOOP_DB_PREPARE the statements with parameters run as EXECUTEs of
     statements the connection prepared the first time it met them: later messages on the
     same connection send no PREPARE and no statement text, just the arguments."""
     yp, co, conv = await chat_pair(make_user, token_for)
     loopdb.close_all()  # a fresh connection: its first message prepares
-    sent: list[bytes] = []
-    original = psycopg.AsyncClientCursor.execute
-
-    async def counted(self, query, params=None, **kwargs):
-        sent.append(query)
-        return await original(self, query, params, **kwargs)
-
-    monkeypatch.setattr(psycopg.AsyncClientCursor, "execute", counted)
     first = await yp.say(conv, "first")
     assert [is_prepare(query) for query in sent] == [True, False, True, False]  # read's, then the writes'
     sent.clear()
@@ -135,17 +133,9 @@ async def test_statements_are_prepared_once_per_connection(make_user, token_for,
     await co.comm.disconnect()
 
 
-async def test_unprepared_statements_store_the_same(make_user, token_for, monkeypatch):
+async def test_unprepared_statements_store_the_same(make_user, token_for, sent):
     """CHAT_LOOP_DB_PREPARE off (behind a transaction-mode pooler): the texts go as they are."""
     yp, co, conv = await chat_pair(make_user, token_for)
-    sent: list[bytes] = []
-    original = psycopg.AsyncClientCursor.execute
-
-    async def counted(self, query, params=None, **kwargs):
-        sent.append(query)
-        return await original(self, query, params, **kwargs)
-
-    monkeypatch.setattr(psycopg.AsyncClientCursor, "execute", counted)
     with override_settings(CHAT_LOOP_DB_PREPARE=False):
         ack = await yp.say(conv, "no prepared statements")
     assert len(sent) == 2 and not any(b"EXECUTE" in query or b"PREPARE" in query for query in sent)
