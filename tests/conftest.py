@@ -170,14 +170,22 @@ async def ws_open(token: str | None = None, *, subprotocol_token: bool = False, 
 
 async def ws_receive_until(comm: WebsocketCommunicator, frame_type: str, timeout: float = 5) -> dict:
     """Frames until one of `frame_type` (others are discarded)."""
+    return await frames_until(lambda remaining: comm.receive_json_from(timeout=remaining), frame_type, timeout)
+
+
+async def frames_until(read, frame_type: str, timeout: float, skipped: list[dict] | None = None) -> dict:
+    """The first frame of `frame_type` that `read(remaining_seconds)` returns within
+    `timeout`; the frames before it go to `skipped` if given, else are discarded."""
     deadline = time.monotonic() + timeout
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise AssertionError(f"no {frame_type} frame within {timeout}s")
-        frame = await comm.receive_json_from(timeout=remaining)
+        frame = await read(remaining)
         if frame.get("type") == frame_type:
             return frame
+        if skipped is not None:
+            skipped.append(frame)
 
 
 @pytest.fixture

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 import uuid
 from typing import Any
 
 from channels.db import database_sync_to_async
 
-from tests.conftest import ws_open
+from tests.conftest import frames_until, ws_open
 
 
 class Peer:
@@ -49,17 +48,8 @@ class Peer:
         return await self._first(frame_type, timeout)
 
     async def _first(self, frame_type: str, timeout: float, skipped: list[dict] | None = None) -> dict:
-        """The first frame of `frame_type`; the others before it go to `skipped` if given."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no {frame_type} frame within {timeout}s")
-            frame = await self._next(remaining)
-            if frame.get("type") == frame_type:
-                return frame
-            if skipped is not None:
-                skipped.append(frame)
+        """The first frame of `frame_type`, the backlog read first; see frames_until."""
+        return await frames_until(self._next, frame_type, timeout, skipped)
 
     async def until(self, frame_type: str, predicate, timeout: float = 10) -> dict:
         """The first `frame_type` frame for which predicate(frame) holds (others discarded)."""

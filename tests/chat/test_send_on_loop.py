@@ -287,7 +287,7 @@ async def test_connections_open_only_as_concurrent_sends_need_them():
         assert most_held == 3 and len(set(opened)) == 3
 
 
-async def test_statements_are_quoted_as_psycopg_quotes_them(monkeypatch):
+async def test_statements_are_quoted_as_psycopg_quotes_them(sent):
     """loopdb.execute_statements quotes each statement's parameters itself (its text split
     once and cached) and sends them all as one simple query: the text is the one psycopg's
     client-side-binding cursor would send for the merged statements, each statement's
@@ -305,14 +305,6 @@ async def test_statements_are_quoted_as_psycopg_quotes_them(monkeypatch):
         async with loopdb.connection() as conn:
             merged = psycopg.AsyncClientCursor(conn).mogrify("; ".join(sql for sql, _ in statements),
                                                              [p for _, params in statements for p in params])
-            sent: list[bytes] = []
-            original = psycopg.AsyncClientCursor.execute
-
-            async def spy(self, query, params=None, **kwargs):
-                sent.append(query)
-                return await original(self, query, params, **kwargs)
-
-            monkeypatch.setattr(psycopg.AsyncClientCursor, "execute", spy)
             cursor = await loopdb.execute_statements(conn, statements)
             rows = [(await cursor.fetchone())]
             while cursor.nextset():
