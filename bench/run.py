@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -63,6 +64,10 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--profile", action="store_true",
                     help="py-spy record the ASGI processes during the load phase (collapsed stacks in the run folder)")
     ap.add_argument("--docs", action="store_true", help="also copy the PNGs to docs/benchmarks/")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run the scenario list this many times in turn (ladder,floor,echo,ladder,floor,echo,...) "
+                         "and report each round's knees and ratios and their medians: this machine type's speed "
+                         "drifts within minutes, and a ratio from one round can catch one side on a slow stretch")
     return ap.parse_args()
 
 
@@ -96,6 +101,28 @@ async def _one(ctx, name: str, out: dict, rates: list[float]) -> None:
 
 
 async def run_scenarios(ctx, names: list[str]) -> dict:
+    """The scenarios' results (the first round's, under their own names) and, with --rounds,
+    `rounds` (each round's knees and ratios) and `rounds_median`."""
+    rounds = []
+    for i in range(max(1, ctx.args.rounds)):
+        if ctx.args.rounds > 1:
+            print(f"=== round {i + 1} of {ctx.args.rounds}", flush=True)
+        ctx.round_suffix = f"-round{i + 1}" if i else ""
+        rounds.append(await _run_round(ctx, names))
+    out = rounds[0]
+    if len(rounds) > 1:
+        out["rounds"] = [_knees_and_ratios(r) for r in rounds]
+        out["rounds_median"] = {key: round(statistics.median(vals), 3) for key in dict.fromkeys(k for r in out["rounds"] for k in r)
+                                if (vals := [r[key] for r in out["rounds"] if isinstance(r.get(key), int | float)])}
+    return out
+
+
+def _knees_and_ratios(out: dict) -> dict:
+    return {**{k: (out.get(k) or {}).get("knee_msgs_per_s") for k in ("ladder", "ladder_floor", "ladder_echo")},
+            **{k: v for k, v in out.items() if k.endswith(("_ratio", "_ratio_bound"))}}
+
+
+async def _run_round(ctx, names: list[str]) -> dict:
     args = ctx.args
     rates = [float(r) for r in args.rates.split(",")]
     out = {}
@@ -196,6 +223,9 @@ def summary(result: dict) -> str:
     lines = [f"machine: {m['cpu_model']} x{m['cores']}, load {m['loadavg_before']}; speed probe "
              f"{m.get('speed_probe_ms_before')} ms before, {m.get('speed_probe_ms_after')} after (lower is faster)"]
     for name, r in (result.get("results") or {}).items():
+        if name == "rounds":
+            lines += [f"round {i + 1}: {json.dumps(each)}" for i, each in enumerate(r)]
+            continue
         if not isinstance(r, dict):
             lines.append(f"{name}: {r}")
             continue

@@ -94,6 +94,13 @@ def render(result: dict) -> str:
             bound = {"upper": " (at most: the second knee was not reached)", "lower": " (at least: the first knee was not reached)",
                      "unknown": " (both knees unreached)"}.get(res.get(f"{key}_bound"), "")
             out += [f"{what}: **{res[key]}**{bound}.", ""]
+    if res.get("rounds"):  # --rounds: the tables above are round 1's
+        cols = list(dict.fromkeys(k for r in res["rounds"] for k in r))
+        out += ["Rounds (the tables above are round 1's):", "", f"| round | {' | '.join(cols)} |",
+                "|---" * (len(cols) + 1) + "|"]
+        out += [f"| {i + 1} | {' | '.join(str(r.get(c)) for c in cols)} |" for i, r in enumerate(res["rounds"])]
+        med = res.get("rounds_median", {})
+        out += [f"| median | {' | '.join(str(med.get(c)) for c in cols)} |", ""]
     t = res.get("triage")
     if isinstance(t, dict):
         out += ["| triage, one pinned core, 1 torch thread | messages/s |", "|---|---|"]

@@ -25,6 +25,7 @@ class Ctx:
         self.stack, self.args, self.run_dir, self.stamp = stack, args, run_dir, stamp
         self.prefix_n = 0
         self.client_gc = ClientGc()
+        self.round_suffix = ""  # "-round2", ... for bench/run.py --rounds' later rounds: their files beside the first's
 
     def settle_client(self) -> None:
         """The sockets are up: settle this process's collector (bench/harness/clientgc.py),
@@ -34,7 +35,7 @@ class Ctx:
             self.client_gc.quiet()
 
     def partial(self, results: dict) -> None:
-        (self.run_dir / "partial.json").write_text(json.dumps(results, default=str))
+        (self.run_dir / f"partial{self.round_suffix}.json").write_text(json.dumps(results, default=str))
 
     def prefix(self, name: str) -> str:
         self.prefix_n += 1
@@ -64,7 +65,7 @@ class Ctx:
         })
 
     def png(self, name: str) -> Path:
-        return self.run_dir / f"{name}.png"
+        return self.run_dir / f"{name}{self.round_suffix}.png"
 
 
 async def _sampler(meter: CpuMeter, stop: asyncio.Event, every: float = 1.0) -> None:
