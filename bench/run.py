@@ -4,6 +4,7 @@ then cleans up (processes killed, database dropped).
 
     .venv/bin/python bench/run.py --scenario steady --sessions 250 --duration 60
     .venv/bin/python bench/run.py --scenario all          # compact full run (~15 min)
+    .venv/bin/python bench/run.py --scenario ladder,floor,echo --rounds 3   # the ratio three times
 
 Scenarios: steady, ladder, crisis, forum, reconnect, triage, echo (the bare Channels echo
 ladder), floor (the ladder against the cheapest persisted-and-triaged path, bench/floor_asgi.py),
