@@ -118,9 +118,12 @@ async def run_scenarios(ctx, names: list[str]) -> dict:
     return out
 
 
+def _knees(out: dict) -> dict:
+    return {k: (out.get(k) or {}).get("knee_msgs_per_s") for k in ("ladder", "ladder_floor", "ladder_echo")}
+
+
 def _knees_and_ratios(out: dict) -> dict:
-    return {**{k: (out.get(k) or {}).get("knee_msgs_per_s") for k in ("ladder", "ladder_floor", "ladder_echo")},
-            **{k: v for k, v in out.items() if k.endswith(("_ratio", "_ratio_bound"))}}
+    return {**_knees(out), **{k: v for k, v in out.items() if k.endswith(("_ratio", "_ratio_bound"))}}
 
 
 async def _run_round(ctx, names: list[str]) -> dict:
@@ -142,7 +145,7 @@ async def _run_round(ctx, names: list[str]) -> dict:
         ctx.partial(out)  # a run cut short still leaves every finished scenario on disk
         print(summary({"machine": {"cpu_model": "", "cores": "", "loadavg_before": ""}, "results": {k: out[k] for k in list(out)[-1:]}}),
               flush=True)
-    knees = {k: (out.get(k) or {}).get("knee_msgs_per_s") for k in ("ladder", "ladder_echo", "ladder_floor")}
+    knees = _knees(out)
     for a, b in (("ladder", "ladder_echo"), ("ladder", "ladder_floor"), ("ladder_floor", "ladder_echo")):
         if knees[a] and knees[b]:
             key = f"{a}_vs_{b[len('ladder_'):]}_ratio"
