@@ -143,8 +143,7 @@ async def _run_round(ctx, names: list[str]) -> dict:
             ctx.stack.stop_asgi()
         print(f"   {name} done in {time.monotonic() - t:.0f}s", flush=True)
         ctx.partial(out)  # a run cut short still leaves every finished scenario on disk
-        print(summary({"machine": {"cpu_model": "", "cores": "", "loadavg_before": ""}, "results": {k: out[k] for k in list(out)[-1:]}}),
-              flush=True)
+        print(summary({"results": {k: out[k] for k in list(out)[-1:]}}), flush=True)
     knees = _knees(out)
     for a, b in (("ladder", "ladder_echo"), ("ladder", "ladder_floor"), ("ladder_floor", "ladder_echo")):
         if knees[a] and knees[b]:
@@ -223,9 +222,11 @@ def main() -> None:
 
 
 def summary(result: dict) -> str:
-    m = result["machine"]
-    lines = [f"machine: {m['cpu_model']} x{m['cores']}, load {m['loadavg_before']}; speed probe "
-             f"{m.get('speed_probe_ms_before')} ms before, {m.get('speed_probe_ms_after')} after (lower is faster)"]
+    lines = []
+    m = result.get("machine")
+    if m:  # absent from the progress lines printed after each scenario: the probe runs at the end
+        lines.append(f"machine: {m['cpu_model']} x{m['cores']}, load {m['loadavg_before']}; speed probe "
+                     f"{m.get('speed_probe_ms_before')} ms before, {m.get('speed_probe_ms_after')} after (lower is faster)")
     for name, r in (result.get("results") or {}).items():
         if name == "rounds":
             lines += [f"round {i + 1}: {json.dumps(each)}" for i, each in enumerate(r)]
