@@ -81,6 +81,22 @@ def _close_loop_connections():
     loopdb.close_all()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _end_stray_db_sessions(django_db_setup, django_db_blocker):
+    """Set up after the test database and torn down before it is dropped: end the sessions
+    still on it (a Daphne or Celery process killed moments ago whose backend PostgreSQL has
+    not reaped yet, a connection a thread left open), or DROP DATABASE fails and pytest-django
+    leaves test_test behind with only a warning."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                       " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache
