@@ -84,9 +84,11 @@ def _close_loop_connections():
 @pytest.fixture(scope="session", autouse=True)
 def _end_stray_db_sessions(django_db_setup, django_db_blocker):
     """Set up after the test database and torn down before it is dropped: end the sessions
-    still on it (a Daphne or Celery process killed moments ago whose backend PostgreSQL has
-    not reaped yet, a connection a thread left open), or DROP DATABASE fails and pytest-django
-    leaves test_test behind with only a warning."""
+    still on it, or DROP DATABASE fails and pytest-django leaves test_test behind with only a
+    warning. They are idle Django connections held by worker threads of this process's thread
+    pools (two at the end of a full run, last used for a token lookup and a content-type
+    query): Django keeps a connection per thread, and the main thread cannot close another
+    thread's, so the server ends them."""
     yield
     from django.db import connection
 
