@@ -62,6 +62,10 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--client-gc", choices=["quiet", "default"], default="quiet",
                     help="the load client's collector during load: frozen and a 50,000 young-generation "
                          "threshold (quiet), or Python's defaults (bench/harness/clientgc.py)")
+    ap.add_argument("--heads", choices=["all", "crisis"], default="all",
+                    help="which chat messages begin with their id and scheduled time: all (the default, as every "
+                         "pass measured) or only the crisis ones, which need it to be matched to their escalation "
+                         "(the others are then plain filler text; bench/harness/loadgen.py body_for)")
     ap.add_argument("--profile", action="store_true",
                     help="py-spy record the ASGI processes during the load phase (collapsed stacks in the run folder)")
     ap.add_argument("--docs", action="store_true", help="also copy the PNGs to docs/benchmarks/")
