@@ -13,6 +13,9 @@ than asyncio's loop, measured with both serving the same load on the same core.
 ASGI_EVENT_LOOP=asyncio keeps the standard library's loop (and so does a machine
 without uvloop installed, with a warning): the two are interchangeable for the
 application, which never depends on the loop's type.
+
+It also stops autobahn (Daphne's websocket protocol) from colouring the arguments of debug
+log lines that are never written (skip_unwritten_debug_colouring).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +47,37 @@ def install_event_loop(choice: str | None = None) -> str:
     return "uvloop"
 
 
+def _as_is(value: Any, *_args: Any, **_kwargs: Any) -> Any:
+    return value
+
+
+def skip_unwritten_debug_colouring() -> bool:
+    """Make autobahn's hltype/hlval return their argument as it is, unless its debug log is
+    on; returns whether it did.
+
+    autobahn logs every frame it sends and every read at debug level, and builds that line's
+    arguments first: hltype (the method's qualified name, through inspect) and hlval, each
+    coloured with click.style, two or three calls a frame. With debug off the logger drops
+    the line, so all of it is wasted: 3-4% of the Daphne process's CPU under chat load, in
+    sendData and dataReceived (py-spy, docs/benchmarks.md, twenty-seventh pass). Only the
+    names in the two modules that log per frame are rebound; should debug logging be turned
+    on later, those lines show the plain values instead of coloured ones."""
+    import txaio
+    from autobahn.twisted import websocket as twisted_websocket  # selects txaio's Twisted API
+    from autobahn.websocket import protocol
+
+    if txaio.get_global_log_level() in ("debug", "trace"):
+        return False
+    for module in (protocol, twisted_websocket):
+        module.hltype = module.hlval = _as_is
+    return True
+
+
 def main() -> None:
     install_event_loop()
     from daphne.cli import CommandLineInterface  # after the policy: it creates the loop on import
+
+    skip_unwritten_debug_colouring()
 
     CommandLineInterface.entrypoint()
 

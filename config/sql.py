@@ -9,7 +9,11 @@ from input; values are always parameters.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
@@ -189,35 +193,99 @@ def _insert(model: type[models.Model], values: dict[str, Any]) -> tuple[str, lis
     """The INSERT (no RETURNING), its parameters and the row by attname, as
     Model.objects.create(**values) would store it (field defaults, auto_now /
     auto_now_add); the primary key only if given."""
-    now = timezone.now()
-    fields = _insert_fields(model, model._meta.pk.attname in values)
-    row: dict[str, Any] = {}
-    for f in fields:
-        if f.attname in values:
-            row[f.attname] = values[f.attname]
-        elif f.name in values:  # a related object given by field name
-            related = values[f.name]
-            row[f.attname] = related.pk if related is not None else None
-        elif getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-            row[f.attname] = now
-        else:
-            row[f.attname] = f.get_default()
     # The wrapper itself, not the `connection` proxy: each attribute read through the proxy
-    # is a context-local lookup, and adapting a row reads it a few times per field.
+    # is a context-local lookup.
     db = connections[DEFAULT_DB_ALIAS]
-    return _insert_sql(model, fields), [f.get_db_prep_save(row[f.attname], db) for f in fields], row
+    sql, columns = _insert_plan(model, model._meta.pk.attname in values, db.vendor, type(db.ops))
+    now = None
+    row: dict[str, Any] = {}
+    params = []
+    for column in columns:
+        field, attname = column.field, column.attname
+        if attname in values:
+            value = values[attname]
+        elif column.name in values:  # a related object given by field name
+            related = values[column.name]
+            value = related.pk if related is not None else None
+        elif column.auto_now:
+            value = now = now or timezone.now()
+        else:
+            value = field.get_default()
+        row[attname] = value
+        kind = type(value)
+        if kind not in column.plain or (kind is dt.datetime and value.tzinfo is None):
+            value = field.get_db_prep_save(value, db)
+        elif column.wrap is not None and value is not None:
+            value = column.wrap(value)
+        params.append(value)
+    return sql, params, row
+
+
+@dataclass(frozen=True, slots=True)
+class _Column:
+    field: models.Field
+    attname: str
+    name: str
+    auto_now: bool  # auto_now or auto_now_add
+    plain: frozenset[type]  # value types that skip get_db_prep_save (_plain_adapting)
+    wrap: Callable[[Any], Any] | None  # what such a value is wrapped in, if anything
 
 
 @functools.cache
-def _insert_fields(model: type[models.Model], with_pk: bool) -> tuple[models.Field, ...]:
-    return tuple(f for f in model._meta.concrete_fields if with_pk or not f.primary_key)
-
-
-@functools.cache
-def _insert_sql(model: type[models.Model], fields: tuple[models.Field, ...]) -> str:
+def _insert_plan(model: type[models.Model], with_pk: bool, vendor: str, ops: type) -> tuple[str, tuple[_Column, ...]]:
+    """The INSERT's text and how to fill each of its columns, once per model and database
+    kind. Cached by these, not by the fields: a Django field's hash is a Python method, and
+    hashing the 33 fields of a young person's message and its assessment for every message
+    cost as much as adapting their values (twenty-seventh pass)."""
+    fields = [f for f in model._meta.concrete_fields if with_pk or not f.primary_key]
     quote = connection.ops.quote_name
-    return "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
         quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields), ", ".join(["%s"] * len(fields)))
+    columns = tuple(
+        _Column(f, f.attname, f.name, bool(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)),
+                *_plain_adapting(f, vendor, ops))
+        for f in fields)
+    return sql, columns
+
+
+# Django's own field classes (exactly these, not subclasses, which may adapt differently)
+# and the value types for which their get_db_prep_save on PostgreSQL only hands the value
+# back, or for an integer field wraps it in the driver's type for the column (Int8 for a
+# BigIntegerField, as the backend's adapt_integerfield_value does): Python's int, str,
+# float, bool, UUID, aware datetime and None, as the chat path's rows hold them. Doing just
+# that here skips the calls through the field's methods, 33 fields in a young person's
+# message and its assessment: ~2% of the ASGI process under chat load (docs/benchmarks.md,
+# twenty-seventh pass).
+_AUTO_FIELDS = (models.AutoField, models.BigAutoField, models.SmallAutoField)
+_INTEGER_FIELDS = (models.IntegerField, models.BigIntegerField, models.SmallIntegerField, models.PositiveIntegerField,
+                   models.PositiveBigIntegerField, models.PositiveSmallIntegerField)
+_PLAIN_ON_POSTGRESQL: dict[type[models.Field], frozenset[type]] = {
+    **dict.fromkeys(_AUTO_FIELDS + _INTEGER_FIELDS, frozenset({int, type(None)})),
+    models.CharField: frozenset({str, type(None)}),
+    models.TextField: frozenset({str, type(None)}),
+    models.FloatField: frozenset({float, type(None)}),
+    models.BooleanField: frozenset({bool, type(None)}),
+    models.UUIDField: frozenset({uuid.UUID, type(None)}),
+    # An aware one only (checked in _insert): a naive one is made aware, with a warning.
+    models.DateTimeField: frozenset({dt.datetime, type(None)}),
+}
+
+
+@functools.cache
+def _plain_adapting(field: models.Field, vendor: str, ops: type) -> tuple[frozenset[type], Callable[[Any], Any] | None]:
+    """The value types for which `_insert` may skip `field.get_db_prep_save` with a `vendor`
+    connection whose operations are of class `ops`, and what to wrap such a value in instead (None:
+    nothing). No types where that is not known: every value then goes through
+    get_db_prep_save. A foreign key adapts as its target field."""
+    if vendor != "postgresql":
+        return frozenset(), None  # SQLite, for one, stores datetimes and UUIDs as text
+    if type(field) is models.ForeignKey:
+        return _plain_adapting(field.target_field, vendor, ops)
+    types = _PLAIN_ON_POSTGRESQL.get(type(field), frozenset())
+    if type(field) in _INTEGER_FIELDS:
+        # psycopg 3's backend wraps; with no map (psycopg 2), the value is left as it is.
+        return types, getattr(ops, "integerfield_type_map", {}).get(field.get_internal_type())
+    return types, None
 
 
 def insert_statement(model: type[models.Model], **values: Any) -> tuple[Statement, models.Model]:

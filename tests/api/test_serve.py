@@ -58,3 +58,23 @@ def test_asyncio_choice_leaves_the_policy_alone():
 def test_the_choice_is_checked():
     with pytest.raises(SystemExit, match="must be uvloop or asyncio"):
         install_event_loop("trio")
+
+
+# autobahn's per-frame debug lines: their coloured arguments are built only when written.
+COLOURING = ("import txaio, autobahn.twisted.websocket; {before}"
+             "from config.serve import skip_unwritten_debug_colouring; skipped = skip_unwritten_debug_colouring(); "
+             "from autobahn.websocket import protocol; from autobahn.twisted import websocket; "
+             "method = protocol.WebSocketProtocol.sendData; "
+             "print(skipped, protocol.hltype(method) is method, websocket.hlval(12) == 12)")
+
+
+def test_unwritten_debug_lines_are_not_coloured():
+    out = _run(["-c", COLOURING.format(before="")])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True", "True"]
+
+
+def test_debug_logging_keeps_autobahns_colouring():
+    out = _run(["-c", COLOURING.format(before="txaio.set_global_log_level('debug'); ")])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False", "False"]

@@ -201,3 +201,56 @@ def test_loaded_instance_is_what_from_db_builds():
     loaded.save()  # writes last_seq only: the deferred fields keep their stored values
     stored = Conversation.objects.get(pk=conversation.id)
     assert stored.last_seq == 41 and stored.created_at == conversation.created_at
+
+
+def _adapted(value):
+    # Jsonb (and any adapter object) compares by what it wraps.
+    return getattr(value, "obj", value)
+
+
+@pytest.mark.filterwarnings("ignore:DateTimeField .* received a naive datetime")
+def test_inserts_adapt_each_value_as_the_fields_own_get_db_prep_save_does():
+    """_insert hands int, str, float, bool, UUID, aware datetime and None values of
+    Django's own field classes to the driver as they are on PostgreSQL (where the fields'
+    get_db_prep_save gives them back unchanged); everything else still goes through it,
+    and on every other database everything does."""
+    from django.db import connection, models
+
+    from chat.models import Conversation, Message
+    from config.sql import _insert, _plain_adapting
+
+    aware, naive = timezone.now(), timezone.now().replace(tzinfo=None)
+    rows = [
+        (Message, dict(id=1, conversation_id=2, seq=3, sender_id=None, sender_role="young_person", kind="text",
+                       body="it's fine", client_msg_id=uuid.uuid4(), sent_at=aware, assessment_id=None)),
+        (Message, dict(id="1", conversation_id=2.0, seq=True, sender_id="4", sender_role=None, kind="text",
+                       body="x", client_msg_id=str(uuid.uuid4()), sent_at=naive, assessment_id=5)),
+        (Assessment, dict(id=1, source_type="chat_message", source_id=2, author_id=3, conversation_id=None,
+                          thread_id=None, level="none", score=0.0, categories=[], flags={"intent": False},
+                          evidence=[], toxicity=None, pii=[], action="allow", versions={"engine": "1"},
+                          model_state="pending", model_attempts=0, model_dispatched_at=aware, model_claim=None,
+                          model_claimed_at=None, model_done_at=None, created_at=aware, updated_at=naive)),
+        (Assessment, dict(id=1, source_type="chat_message", source_id=2, score=1, model_attempts="2",
+                          model_dispatched_at=naive)),
+        (Conversation, dict(id=1, last_seq=0, created_at=aware, last_activity_at=aware)),
+    ]
+    for model, values in rows:
+        _, params, row = _insert(model, values)
+        fields = [f for f in model._meta.concrete_fields]
+        expected = [f.get_db_prep_save(row[f.attname], connection) for f in fields]
+        assert [_adapted(p) for p in params] == [_adapted(e) for e in expected], model
+        assert [type(p) for p in params] == [type(e) for e in expected], model
+
+    def plain(field, vendor="postgresql"):
+        return _plain_adapting(field, vendor, type(connection.ops))[0]
+
+    body = Message._meta.get_field("body")
+    assert str in plain(body) and not plain(body, "sqlite")
+    assert plain(Message._meta.get_field("sender")) == frozenset({int, type(None)})
+    assert not plain(Assessment._meta.get_field("flags"))  # JSON: always adapted
+
+    class Shouting(models.TextField):  # a subclass may adapt its own way: always asked
+        def get_prep_value(self, value):
+            return super().get_prep_value(value).upper()
+
+    assert not plain(Shouting())
