@@ -117,6 +117,12 @@ _LITERALS = LiteralIndex(
 )
 
 
+# Modifier rules (level "none") are run only beside a live primary match, and their
+# context checks stop after the negation test (see _context_cap, _risk). False runs them
+# all, as before: tests/triage/test_prefilter.py compares the two.
+_IDLE_MODIFIER_WORK_SKIPPED = True
+
+
 def _candidate_rules(present: frozenset[str]) -> list[lx.Rule]:
     """The rules, in lexicon order, that may match a text holding the literals `present`."""
     return [lx.RULES[i] for i in _RULE_FILTER.candidates(present)]
@@ -161,6 +167,11 @@ def _context_cap(rule: lx.Rule, text: str, start: int, end: int) -> str | None:
     if lx.NEGATION.search(prefix) and not lx.NEGATION_BREAKERS.search(prefix):
         # "i would never kill myself", "i don't want to die": not a disclosure.
         return None
+    if rule.level == "none" and _IDLE_MODIFIER_WORK_SKIPPED:
+        # A modifier (a time, a method): the caps below only ever lower a level, and
+        # "none" is the lowest, so only the negation above can change its answer. They
+        # were ~60 µs a message where a benign one says "today" (twenty-eighth pass).
+        return "none"
     cap = rule.level
     if lx.FICTION.search(text):
         # Talking about a film, game or essay: keep a trace, never escalate.
@@ -197,12 +208,11 @@ def _about_someone_else(text: str, start: int, end: int) -> bool:
     return last_third > last_first
 
 
-def _risk(norm: Normalized, original: str) -> tuple[str, list[str], dict[str, bool], list[dict[str, Any]], float]:
-    text, present = _mask_idioms(norm.text)
-    primaries: list[_Hit] = []
-    modifiers: list[_Hit] = []
-    # Only rules whose required strings are all in the text (triage/prefilter.py).
-    for rule in _candidate_rules(present):
+def _hits(text: str, rules: list[lx.Rule]) -> list[_Hit]:
+    """The matches of `rules` (in order) that survive their context; a modifier (level
+    "none") gives at most its first, which is all the combination rules need."""
+    hits: list[_Hit] = []
+    for rule in rules:
         for m in rule.pattern.finditer(text):
             if m.end() == m.start():
                 continue
@@ -212,10 +222,17 @@ def _risk(norm: Normalized, original: str) -> tuple[str, list[str], dict[str, bo
             category = rule.category
             if category in _SELF_CATS and _about_someone_else(text, m.start(), m.end()):
                 category = "third_party_risk"
-            hit = _Hit(rule, m.start(), m.end(), cap, category)
-            (modifiers if rule.level == "none" else primaries).append(hit)
+            hits.append(_Hit(rule, m.start(), m.end(), cap, category))
             if rule.level == "none":
                 break  # one of each modifier is enough
+    return hits
+
+
+def _risk(norm: Normalized, original: str) -> tuple[str, list[str], dict[str, bool], list[dict[str, Any]], float]:
+    text, present = _mask_idioms(norm.text)
+    # Only rules whose required strings are all in the text (triage/prefilter.py).
+    candidates = _candidate_rules(present)
+    primaries = _hits(text, [rule for rule in candidates if rule.level != "none"])
     level = "none"
     for h in primaries:
         level = max_level(level, h.level)
@@ -228,6 +245,11 @@ def _risk(norm: Normalized, original: str) -> tuple[str, list[str], dict[str, bo
         if h.level == h.rule.level and not any(c.start < h.end and h.start < c.end for c in capped)
     ]
     cats_present = {h.category for h in live}
+    # A modifier only counts beside a live primary match (`relevant` below), so without
+    # one the modifier rules are not run: a benign message that says "today" or "tonight"
+    # made one, and its context checks, on every such message.
+    idle = not live and _IDLE_MODIFIER_WORK_SKIPPED
+    modifiers = [] if idle else _hits(text, [rule for rule in candidates if rule.level == "none"])
     self_hits = [h for h in live if h.category in _SELF_CATS]
     anchored = bool(self_hits) or any(h.rule.id in _INTENT_ANCHORS for h in live)
     flags = {f: False for f in lx.FLAGS}

@@ -103,6 +103,30 @@ def test_platform_word_guard_changes_no_answer(parts: list[str]) -> None:
     assert find_pii(text) == _without_guards([text])[0]
 
 
+@settings(max_examples=400, deadline=None, database=None)
+@given(st.lists(st.sampled_from(["14 ", "3", "flat 2 ", "Acacia ", "Avenue", "ROAD", "rd", "flat", "flats", "st", "Street",
+                                 "walked", "park", "Parkway", "0", "07700 900123", "+44 ", "+", "(", "00", "(020) 7946 0018",
+                                 "SW1A 1AA", "m1 1ae", "gir 0aa", "1AE", "9zz", "3cc", "www.", "WWW.", "http://", "httpſ://",
+                                 "ſ", "\u212a", "é", "٣", " ", ",", ".", ":", "/", "_", "x", "a1b2", "d0e", "t=1796594095.71 "]),
+                max_size=12))
+def test_digit_and_url_guards_change_no_answer(parts: list[str]) -> None:
+    """The phone, postcode, address and URL patterns are skipped unless a phone could start
+    ("+", "0" or "(" after no word character), the postcode's inward code, a digit and a whole
+    street word, or "://" / "www." occur (triage/pii.py): the answers of running every pattern,
+    on parts run together in any order and case, beside ids, times and non-ASCII look-alikes."""
+    text = "".join(parts)
+    assert find_pii(text) == _without_guards([text])[0]
+
+
+def test_street_words_are_the_patterns_street_words() -> None:
+    """The address guard's word list is every word the pattern's street-word group matches."""
+    group = re.compile(pii_mod._STREET_WORDS + r"\Z")
+    assert all(group.match(word) for word in pii_mod._STREET_WORD_LIST)
+    alternatives = pii_mod._STREET_WORDS[3:-1].split("|")
+    assert len(pii_mod._STREET_WORD_LIST) == len(alternatives) + sum(a.endswith("s?") for a in alternatives)
+    assert all(re.fullmatch(r"[a-z]+(?:s\?)?", a) for a in alternatives), "extend the guard for this alternative"
+
+
 def test_platform_words_are_the_patterns_platforms() -> None:
     """The guard's word list and the pattern's platforms are the same set (the pattern is
     built from the list): a platform written into the pattern alone would be skipped by the

@@ -146,6 +146,24 @@ def test_prefilter_changes_no_assessment(monkeypatch: pytest.MonkeyPatch) -> Non
     assert [i for i, (a, b) in enumerate(zip(filtered, unfiltered, strict=True)) if a != b] == []
 
 
+def test_idle_modifiers_skipped_change_no_assessment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Modifier rules (a time, a method) run only beside a live primary match, their context
+    checks end at the negation test (triage/engine.py): the same assessments as running them
+    all, on the corpus and on modifiers beside negated, past, reported, fictional and
+    third-person phrases."""
+    texts = _corpus() + [
+        "i want to kill myself tonight", "i would never kill myself tonight", "i tried to kill myself last year with pills",
+        "they told me to kill myself tomorrow", "in the film he wants to die tonight", "what if i took all the pills tonight",
+        "my friend says he will end it tonight", "i'm going to hurt him tomorrow with a knife", "tonight i have a test",
+        "i don't want to go out tonight", "rope", "i have a rope and i want to die", "the bridge tonight, i want to die",
+    ]
+    skipped = [engine.assess_inline(t).to_dict() for t in texts]
+    monkeypatch.setattr(engine, "_IDLE_MODIFIER_WORK_SKIPPED", False)
+    every = [engine.assess_inline(t).to_dict() for t in texts]
+    assert [i for i, (a, b) in enumerate(zip(skipped, every, strict=True)) if a != b] == []
+    assert any(e["level"] == "none" for d in every for e in d["risk"]["evidence"])  # modifiers did count somewhere
+
+
 ALL_LITERALS = sorted({s for _, p in PATTERNS for s in (required_literals(p) or ())})
 RULE_ALTERNATIVES = [rule.alternatives for rule in lx.RULES]
 ALL_REQUIRED = sorted({s for alts in RULE_ALTERNATIVES for clauses in alts for clause in clauses for s in clause})
