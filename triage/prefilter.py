@@ -158,9 +158,17 @@ class ClauseFilter:
             if ids:
                 reached |= ids
         found = set(self._always)
+        rests = self._rest
         for entry in reached:
-            i, rest = self._rest[entry]
-            if i not in found and _meets(rest, present):
+            i, rest = rests[entry]
+            if i in found:
+                continue
+            # _meets(rest, present), written out: a call and a generator per entry were
+            # most of this method's ~18 µs a message (twenty-eighth pass).
+            for clause in rest:
+                if clause.isdisjoint(present):
+                    break
+            else:
                 found.add(i)
         return sorted(found)
 

@@ -262,7 +262,9 @@ def _normalized_without_shortcuts(monkeypatch: pytest.MonkeyPatch, texts: list[s
     multi-word pattern over the text."""
     with monkeypatch.context() as m:
         m.setattr(normalize_mod, "_token_changes",
-                  lambda text: {t: normalize_mod._fix_token(t) for t in normalize_mod._TOKEN_RE.findall(text)})
+                  lambda tokens: {t: normalize_mod._fix_token(t) for t in tokens})
+        m.setattr(normalize_mod, "_substitute_tokens",
+                  lambda text, offs, _tokens, changes: normalize_mod._substitute(text, offs, normalize_mod._TOKEN_RE, changes.get))
         m.setattr(normalize_mod, "_MULTI_ANY", re.compile(""))
         return [normalize_mod.normalize(t) for t in texts]
 
@@ -280,6 +282,30 @@ def test_normalize_shortcuts_change_nothing(monkeypatch: pytest.MonkeyPatch) -> 
 def test_normalize_shortcuts_on_any_text(text: str) -> None:
     with pytest.MonkeyPatch.context() as m:
         assert normalize_mod.normalize(text) == _normalized_without_shortcuts(m, [text])[0]
+
+
+def _fix_token_as_written_before(token: str) -> str:
+    """normalize's _fix_token before the twenty-eighth pass (generators, re.sub by text)."""
+    tok = token
+    if any(c.isalpha() for c in tok) and any(c in normalize_mod._LEET for c in tok):
+        tok = "".join(normalize_mod._LEET.get(c, c) for c in tok)
+    tok = re.sub(r"([a-z])\1{2,}", r"\1\1", tok)
+    if tok in normalize_mod._TOKEN_MAP:
+        return normalize_mod._TOKEN_MAP[tok]
+    if tok not in normalize_mod._RISK_WORDS:
+        single = re.sub(r"([a-z])\1", r"\1", tok)
+        if single != tok and single in normalize_mod._RISK_WORDS:
+            return single
+        if single in normalize_mod._TOKEN_MAP:
+            return normalize_mod._TOKEN_MAP[single]
+    return tok
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.text(alphabet="abdegiklmnosty01345790@$!'_AZé\u00aa\u0661", max_size=16))
+def test_fix_token_as_before(token: str) -> None:
+    """Leet inside tokens with a letter (ASCII or not), runs squeezed, slang mapped."""
+    assert normalize_mod._fix_token.__wrapped__(token) == _fix_token_as_written_before(token)
 
 
 def test_stable_token_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -310,6 +336,18 @@ def _substitute_by_characters(chars: list[str], offs: list[int], pattern: re.Pat
             out_o.append(last if i == len(new) - 1 else first)
         pos = m.end()
     return "".join(out_c + chars[pos:]), out_o + offs[pos:]
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.text(alphabet="ab1@$'!! .-\n", max_size=40), st.dictionaries(st.sampled_from(["a", "ab", "b!b", "1", "a'b", "@", "bb"]),
+                                                             st.sampled_from(["", "x", "xyz", "a", "ab", "b!b"])))
+def test_substitute_tokens_is_substitute_over_the_tokens(text: str, changes: dict[str, str]) -> None:
+    """Tokens joined by "!", next to each other, at either end, changed to longer, shorter,
+    empty and equal text; offsets not the identity."""
+    offs = [3 * i + 1 for i in range(len(text))]
+    tokens = normalize_mod._TOKEN_RE.findall(text)
+    assert normalize_mod._substitute_tokens(text, offs, tokens, changes) == normalize_mod._substitute(
+        text, offs, normalize_mod._TOKEN_RE, changes.get)
 
 
 @settings(max_examples=300, deadline=None, database=None)
