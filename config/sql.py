@@ -281,11 +281,28 @@ def _plain_adapting(field: models.Field, vendor: str, ops: type) -> tuple[frozen
         return frozenset(), None  # SQLite, for one, stores datetimes and UUIDs as text
     if type(field) is models.ForeignKey:
         return _plain_adapting(field.target_field, vendor, ops)
+    if type(field) is models.JSONField and field.encoder is None:
+        return _plain_json(ops)
     types = _PLAIN_ON_POSTGRESQL.get(type(field), frozenset())
     if type(field) in _INTEGER_FIELDS:
         # psycopg 3's backend wraps; with no map (psycopg 2), the value is left as it is.
         return types, getattr(ops, "integerfield_type_map", {}).get(field.get_internal_type())
     return types, None
+
+
+def _plain_json(ops: type) -> tuple[frozenset[type], Callable[[Any], Any] | None]:
+    """A JSONField without an encoder: its get_db_prep_save of a dict or a list is the
+    backend's adapt_json_value(value, None), Jsonb(value, dumps=json.dumps), reached through
+    get_prep_value, get_db_prep_value and their checks for expressions: ~5.5 µs a value, and
+    a young person's message has five in its assessment (twenty-eighth pass). Made here
+    directly where the backend's operations are PostgreSQL's own."""
+    from django.db.backends.postgresql.operations import DatabaseOperations, get_json_dumps
+
+    if getattr(ops, "adapt_json_value", None) is not DatabaseOperations.adapt_json_value:
+        return frozenset(), None
+    from django.db.backends.postgresql.psycopg_any import Jsonb
+
+    return frozenset({dict, list, type(None)}), functools.partial(Jsonb, dumps=get_json_dumps(None))
 
 
 def insert_statement(model: type[models.Model], **values: Any) -> tuple[Statement, models.Model]:

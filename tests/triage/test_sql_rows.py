@@ -204,8 +204,8 @@ def test_loaded_instance_is_what_from_db_builds():
 
 
 def _adapted(value):
-    # Jsonb (and any adapter object) compares by what it wraps.
-    return getattr(value, "obj", value)
+    # Jsonb (and any adapter object) compares by what it wraps, and how it writes it.
+    return (value.obj, value.dumps) if hasattr(value, "obj") else value
 
 
 @pytest.mark.filterwarnings("ignore:DateTimeField .* received a naive datetime")
@@ -214,6 +214,7 @@ def test_inserts_adapt_each_value_as_the_fields_own_get_db_prep_save_does():
     Django's own field classes to the driver as they are on PostgreSQL (where the fields'
     get_db_prep_save gives them back unchanged); everything else still goes through it,
     and on every other database everything does."""
+    from django.core.serializers.json import DjangoJSONEncoder
     from django.db import connection, models
 
     from chat.models import Conversation, Message
@@ -230,6 +231,8 @@ def test_inserts_adapt_each_value_as_the_fields_own_get_db_prep_save_does():
                           evidence=[], toxicity=None, pii=[], action="allow", versions={"engine": "1"},
                           model_state="pending", model_attempts=0, model_dispatched_at=aware, model_claim=None,
                           model_claimed_at=None, model_done_at=None, created_at=aware, updated_at=naive)),
+        (Assessment, dict(id=1, source_type="chat_message", source_id=2, categories=("a",), flags="text",
+                          evidence=[{"start": 0, "text": "ünï"}], toxicity={"toxicity": 0.5}, pii=7, versions=None)),
         (Assessment, dict(id=1, source_type="chat_message", source_id=2, score=1, model_attempts="2",
                           model_dispatched_at=naive)),
         (Conversation, dict(id=1, last_seq=0, created_at=aware, last_activity_at=aware)),
@@ -247,7 +250,13 @@ def test_inserts_adapt_each_value_as_the_fields_own_get_db_prep_save_does():
     body = Message._meta.get_field("body")
     assert str in plain(body) and not plain(body, "sqlite")
     assert plain(Message._meta.get_field("sender")) == frozenset({int, type(None)})
-    assert not plain(Assessment._meta.get_field("flags"))  # JSON: always adapted
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    flags = Assessment._meta.get_field("flags")
+    assert _plain_adapting(flags, "postgresql", DatabaseOperations)[0] == frozenset({dict, list, type(None)})  # Jsonb
+    assert not _plain_adapting(models.JSONField(encoder=DjangoJSONEncoder), "postgresql", DatabaseOperations)[0]
+    assert not _plain_adapting(flags, "postgresql", type("Other", (DatabaseOperations,), {
+        "adapt_json_value": lambda self, value, encoder: value}))[0]  # a backend that adapts JSON its own way
 
     class Shouting(models.TextField):  # a subclass may adapt its own way: always asked
         def get_prep_value(self, value):
