@@ -256,6 +256,9 @@ _ASCII_FOLD = _ascii_fold_table()
 # Bounded for the same reason as _fix_token's cache; once full, an unknown token just
 # takes the test.
 _STABLE_TOKENS: set[str] = set()
+# _fix_token gives a token of ASCII digits back as it is (no letter for leet or runs, no
+# slang or misspelling) unless such a token is itself a key of the slang map.
+_NUMBERS_STAY = not any(key.isdigit() for key in _TOKEN_MAP)
 _STABLE_TOKENS_MAX = 20_000
 # Matches wherever any of the multi-word patterns would: when it finds nothing, none of
 # them can replace anything, and the pass over the text for each one is skipped.
@@ -265,6 +268,10 @@ _MULTI_ANY = re.compile("|".join(f"(?:{pattern.pattern})" for pattern, _ in _MUL
 def _token_changes(tokens: list[str]) -> dict[str, str]:
     """The `tokens` (of a text) that _fix_token changes, each with its replacement."""
     unknown = set(tokens).difference(_STABLE_TOKENS)
+    if unknown and _NUMBERS_STAY:
+        # Numbers (times, counts, ids) are new in nearly every message that has one, and
+        # would fill the learnt set with what _fix_token never changes.
+        unknown = {token for token in unknown if not token.isdigit()}
     if not unknown:
         return {}
     changes = {token: fixed for token in unknown if (fixed := _fix_token(token)) != token}

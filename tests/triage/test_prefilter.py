@@ -308,6 +308,12 @@ def test_fix_token_as_before(token: str) -> None:
     assert normalize_mod._fix_token.__wrapped__(token) == _fix_token_as_written_before(token)
 
 
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.text(alphabet="0123456789", min_size=1, max_size=20))
+def test_numbers_are_tokens_fix_token_keeps(token: str) -> None:
+    assert normalize_mod._NUMBERS_STAY and normalize_mod._fix_token.__wrapped__(token) == token
+
+
 def test_stable_token_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(normalize_mod, "_STABLE_TOKENS", set())
     monkeypatch.setattr(normalize_mod, "_STABLE_TOKENS_MAX", 50)
