@@ -256,10 +256,10 @@ _ASCII_FOLD = _ascii_fold_table()
 # Bounded for the same reason as _fix_token's cache; once full, an unknown token just
 # takes the test.
 _STABLE_TOKENS: set[str] = set()
+_STABLE_TOKENS_MAX = 20_000
 # _fix_token gives a token of ASCII digits back as it is (no letter for leet or runs, no
 # slang or misspelling) unless such a token is itself a key of the slang map.
 _NUMBERS_STAY = not any(key.isdigit() for key in _TOKEN_MAP)
-_STABLE_TOKENS_MAX = 20_000
 # Matches wherever any of the multi-word patterns would: when it finds nothing, none of
 # them can replace anything, and the pass over the text for each one is skipped.
 _MULTI_ANY = re.compile("|".join(f"(?:{pattern.pattern})" for pattern, _ in _MULTI))

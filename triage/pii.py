@@ -53,14 +53,17 @@ _POSTCODE = re.compile(
     r"\b(?:GIR ?0AA|[A-PR-UWYZ](?:\d[A-HJKPSTUW\d]?|[A-HK-Y]\d[ABEHMNPRV-Y\d]?) ?\d[ABD-HJLNP-UW-Z]{2})\b",
     re.IGNORECASE,
 )
-_STREET_WORDS = (
-    r"(?:road|rd|street|st|avenue|ave|lane|ln|close|drive|dr|way|court|ct|crescent|cres|gardens|gdns|place|pl|"
-    r"terrace|grove|square|sq|hill|park|rise|mews|walk|row|view|green|parade|estate|house|flats?)"
+# The words an address ends with; the pattern's group is built from these, and the
+# whole-word guard below from every word they match ("flats?" is two; tests/triage/test_pii.py
+# checks the two agree).
+_STREET_ALTERNATIVES = (
+    "road", "rd", "street", "st", "avenue", "ave", "lane", "ln", "close", "drive", "dr", "way", "court", "ct", "crescent",
+    "cres", "gardens", "gdns", "place", "pl", "terrace", "grove", "square", "sq", "hill", "park", "rise", "mews", "walk",
+    "row", "view", "green", "parade", "estate", "house", "flats?",
 )
-# Every word _STREET_WORDS matches ("flats?" is two), for the whole-word guard below
-# (tests/triage/test_pii.py checks the two agree).
+_STREET_WORDS = "(?:" + "|".join(_STREET_ALTERNATIVES) + ")"
 _STREET_WORD_LIST = tuple(
-    word for alternative in _STREET_WORDS[3:-1].split("|")
+    word for alternative in _STREET_ALTERNATIVES
     for word in ((alternative[:-2], alternative[:-1]) if alternative.endswith("s?") else (alternative,))
 )
 _ADDRESS = re.compile(
