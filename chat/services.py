@@ -29,6 +29,7 @@ from config.sql import (
     execute_opening,
     insert_statement,
     loaded_instance,
+    prep_value,
     reserve_id_expression,
     reserve_id_sql,
     sql_insert,
@@ -567,8 +568,8 @@ def _send_context_locked(
 def send_context_params(*, conversation_id: int, sender_id: int, cmid: uuid.UUID, since: dt.datetime,
                         limit: int) -> list[Any]:
     db = connections[DEFAULT_DB_ALIAS]  # the wrapper, not the proxy (config.sql._insert)
-    cmid_db = Message._meta.get_field("client_msg_id").get_db_prep_value(cmid, db)
-    since_db = Message._meta.get_field("sent_at").get_db_prep_value(since, db)
+    cmid_db = prep_value(Message, "client_msg_id", cmid, db)
+    since_db = prep_value(Message, "sent_at", since, db)
     return [sender_id, cmid_db, sender_id, since_db, limit, conversation_id]
 
 

@@ -84,8 +84,11 @@ def submit(assessment_ids: list[int]) -> None:
 def publish(assessment_ids: list[int]) -> None:
     from .tasks import assessment_model_batch
 
+    ids = list(assessment_ids)
     try:
-        assessment_model_batch.delay(list(assessment_ids))
+        # Celery's default argsrepr, a safe repr of the 32 ids made for monitoring, was a
+        # sixth of a publish's CPU (~0.74 ms on Zen 4) in this process's own thread.
+        assessment_model_batch.apply_async((ids,), argsrepr=f"([{len(ids)} assessment ids],)", kwargsrepr="{}")
     except Exception as exc:  # broker down: the outbox sweeper re-dispatches them
         logger.warning("model-layer dispatch of %d assessments failed: %s", len(assessment_ids), type(exc).__name__)
 

@@ -304,6 +304,8 @@ def _risk(norm: Normalized, original: str) -> tuple[str, list[str], dict[str, bo
 
 
 def _pii_needs_review(found: list[dict[str, Any]]) -> bool:
+    if not found:  # most texts: no setting to read (a missing one costs an exception)
+        return False
     types = set(_setting("TRIAGE_PII_REVIEW_TYPES", pii_mod.DEFAULT_REVIEW_TYPES))
     return any(p["type"] in types for p in found)
 

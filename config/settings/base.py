@@ -322,6 +322,10 @@ ESCALATION_ACK_SECONDS = {
     "imminent": int(os.environ.get("ESCALATION_ACK_IMMINENT_S", "60")),
     "high": int(os.environ.get("ESCALATION_ACK_HIGH_S", "300")),
 }
+# School names the inline layer reports as personal details (docs/triage.md). Set here,
+# even empty, because a setting that is missing costs an exception each time it is read,
+# and the inline layer reads this for every message.
+TRIAGE_SCHOOL_NAMES: tuple[str, ...] = ()
 # Run the asynchronous model layer (Celery `triage` queue) after every inline assessment.
 TRIAGE_MODEL_DISPATCH = env_bool("TRIAGE_MODEL_DISPATCH", True)
 # fp32, bf16, int8 or auto (int8 with VNNI and no AMX, bf16 with AMX or AMD bf16, else fp32): triage/model.py.

@@ -45,3 +45,14 @@ def test_a_burst_from_several_threads_goes_out_once_coalesced(monkeypatch, setti
     sent = [i for batch in batches for i in batch]
     assert sorted(sent) == sorted(base + i for base in (1000, 2000, 3000, 4000) for i in range(50))
     assert max(map(len, batches)) <= dispatch.BATCH_MAX and len(batches) < len(sent) / 4  # coalesced
+
+
+def test_publish_sends_the_ids_with_a_short_repr(monkeypatch):
+    """One batch task with the ids as its argument; its monitoring repr is a count, given
+    so Celery does not build a safe repr of every id on the server's CPU."""
+    from triage.tasks import assessment_model_batch
+
+    calls = []
+    monkeypatch.setattr(assessment_model_batch, "apply_async", lambda args, **options: calls.append((args, options)))
+    dispatch.publish(iter([7, 8, 9]))
+    assert calls == [(([7, 8, 9],), {"argsrepr": "([3 assessment ids],)", "kwargsrepr": "{}"})]

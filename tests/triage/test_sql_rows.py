@@ -263,3 +263,31 @@ def test_inserts_adapt_each_value_as_the_fields_own_get_db_prep_save_does():
             return super().get_prep_value(value).upper()
 
     assert not plain(Shouting())
+
+
+@pytest.mark.filterwarnings("ignore:DateTimeField .* received a naive datetime")
+def test_prep_value_is_the_fields_own_get_db_prep_save():
+    """The locking read's parameters (chat.services.send_context_params) go through
+    config.sql.prep_value: what the field's get_db_prep_save gives, of the same type, on
+    this database and, through a SQLite connection's wrapper, where it converts them."""
+    from django.db import connection, connections
+
+    from chat.models import Conversation, Message
+    from config.sql import prep_value
+
+    aware, naive = timezone.now(), timezone.now().replace(tzinfo=None)
+    key = uuid.uuid4()
+    cases = [(Message, "client_msg_id", key), (Message, "client_msg_id", str(key)), (Message, "client_msg_id", None),
+             (Message, "sent_at", aware), (Message, "sent_at", naive), (Message, "sent_at", None),
+             (Message, "sender_id", 4), (Message, "sender_id", "4"), (Conversation, "last_seq", 7),
+             (Assessment, "flags", {"intent": False}), (Assessment, "pii", [])]
+    wrappers = [connection]
+    if connection.vendor != "sqlite":
+        from django.db.backends.sqlite3.base import DatabaseWrapper
+
+        wrappers.append(DatabaseWrapper({**connections.settings["default"], "NAME": ":memory:", "TIME_ZONE": None}))
+    for db in wrappers:
+        for model, attname, value in cases:
+            field = next(f for f in model._meta.concrete_fields if f.attname == attname)
+            got, expected = prep_value(model, attname, value, db), field.get_db_prep_save(value, db)
+            assert _adapted(got) == _adapted(expected) and type(got) is type(expected), (db.vendor, attname, value)
