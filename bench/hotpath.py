@@ -81,7 +81,7 @@ def main() -> None:
         args.pg = f"{host}:{proxy_port}"
         time.sleep(0.5)
 
-    db = f"hotpath_{os.getpid()}"
+    db = args.db = f"hotpath_{os.getpid()}"
     port = free_port()
     redis = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
                              stdout=subprocess.DEVNULL)
@@ -198,10 +198,12 @@ async def _run(args, port: int) -> None:
                                 "--rate", "250", "--format", "raw", "--nonblocking", "--gil", "-o", args.profile],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await asyncio.sleep(1.0)
+    pg0 = await asyncio.to_thread(_pg_backends_cpu, args.pg, args.db)
     q0, l0, r0, c0, t0 = queries[0], loop_trips[0], _redis_calls(port), _cpu(), time.perf_counter()
     await sends(args.n)
     t1, c1 = time.perf_counter(), _cpu()
     q1, l1, r1 = queries[0], loop_trips[0], _redis_calls(port)
+    pg1 = await asyncio.to_thread(_pg_backends_cpu, args.pg, args.db)
     if spy:
         spy.send_signal(2)
         spy.wait(30)
@@ -210,6 +212,9 @@ async def _run(args, port: int) -> None:
         "messages": n, "sender": args.role, "concurrency": len(chats),
         "wall_ms_per_msg": round((t1 - t0) * 1000 / n, 3),
         "cpu_ms_per_msg": round((c1 - c0) * 1000 / n, 3),
+        # The database's side, on the same host: its backends for this database (a backend
+        # that ended during the sends is missed; none does in a run this short).
+        "pg_backends_cpu_ms_per_msg": round(sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items()) * 1000 / n, 3),
         "sql_per_msg": round((q1 - q0) / n, 2),  # through Django's cursors
         "loop_db_round_trips_per_msg": round((l1 - l0) / n, 2),  # the send path on the event loop
         "db_round_trip_ms": round(round_trip_ms, 3),
@@ -218,6 +223,18 @@ async def _run(args, port: int) -> None:
     }, indent=1))
     for ws in all_socks:
         await ws.disconnect()
+
+
+def _pg_backends_cpu(pg: str, db: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to `db` (from /proc, so only
+    where the server runs on this host)."""
+    import psycopg
+
+    from bench.harness.procstat import cpu_seconds
+
+    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
+        pids = [row[0] for row in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [db])]
+    return {pid: cpu_seconds(pid) for pid in pids}
 
 
 def _round_trip_ms() -> float:

@@ -50,10 +50,15 @@ class MessageKind(models.TextChoices):
 
 
 class Message(models.Model):
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    # No single-column indexes on the two foreign keys: the unique (conversation, seq) and
+    # (sender, client_msg_id) indexes and (sender, sent_at) lead with them and serve every
+    # lookup by either, and each index more is written by every message stored
+    # (docs/benchmarks.md, thirtieth pass).
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False)
     seq = models.PositiveBigIntegerField()
     # Null for system messages (timeouts, transfers, crisis resources).
-    sender = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                               db_index=False)
     sender_role = models.CharField(max_length=16, blank=True)
     kind = models.CharField(max_length=16, choices=MessageKind.choices, default=MessageKind.TEXT)
     body = models.TextField()
