@@ -59,6 +59,15 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--step-s", type=float, default=10)
     ap.add_argument("--rates", default=",".join(map(str, LADDER_RATES)), help="ladder steps, msgs/s")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--client-loop", choices=["uvloop", "asyncio"], default="uvloop",
+                    help="the load client's event loop: uvloop (default since the thirtieth pass: the client "
+                         "shares core 1 with PostgreSQL and Redis, and on asyncio's own loop it took 12-20%% more "
+                         "CPU a message) or asyncio's own, as the earlier passes measured (frames are parsed with orjson either way since "
+                         "that pass)")
+    ap.add_argument("--client-ws", choices=["picows", "websockets"], default="picows",
+                    help="the load client's websocket library: picows (default since the thirtieth pass: frames "
+                         "parsed in a callback and written at once, no task woken per frame) or websockets (a "
+                         "reader and a writer task per socket), as the earlier passes measured")
     ap.add_argument("--client-gc", choices=["quiet", "default"], default="quiet",
                     help="the load client's collector during load: frozen and a 50,000 young-generation "
                          "threshold (quiet), or Python's defaults (bench/harness/clientgc.py)")
@@ -209,7 +218,12 @@ def main() -> None:
         from bench.harness.scenarios import Ctx
 
         ctx = Ctx(stack, args, run_dir, stamp)
-        result["results"] = asyncio.run(run_scenarios(ctx, names))
+        run = asyncio.run
+        if args.client_loop == "uvloop":
+            import uvloop
+
+            run = uvloop.run
+        result["results"] = run(run_scenarios(ctx, names))
     finally:
         stack.stop()
         result["machine"]["loadavg_after"] = loadavg()

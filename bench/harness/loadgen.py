@@ -22,6 +22,8 @@ import time
 import uuid
 from collections import Counter
 
+import orjson
+import picows
 import websockets
 
 FILLER = ("today was alright i went to school then walked the dog and had pasta for tea, "
@@ -71,19 +73,131 @@ class PostRec:
         self.arrivals: list[float] = []
 
 
+class _PicowsLink:
+    """One connection through picows (the default): frames arrive in a callback, straight from
+    its Cython parser, and are written synchronously; no task wakes per frame."""
+
+    def __init__(self, sock: Sock) -> None:
+        self.sock = sock
+        self.transport = None
+        self.partial: list[bytes] = []  # a fragmented message's frames so far (autobahn does not fragment)
+
+    @staticmethod
+    async def open(sock: Sock, url: str) -> _PicowsLink:
+        link = _PicowsLink(sock)
+        link.transport, _ = await picows.ws_connect(
+            lambda: _PicowsListener(link), url, websocket_handshake_timeout=60, max_frame_size=2**22,
+            extra_headers=[("Origin", "http://127.0.0.1"),
+                           ("Sec-WebSocket-Protocol", f"earlyhelp.v1, token.{sock.token}")])
+        return link
+
+    def on_frame(self, transport, frame) -> None:
+        kind = frame.msg_type
+        if kind == picows.WSMsgType.CLOSE:
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+            return
+        if kind not in (picows.WSMsgType.TEXT, picows.WSMsgType.CONTINUATION):
+            return
+        if not frame.fin or self.partial:
+            self.partial.append(frame.get_payload_as_bytes())
+            if not frame.fin:
+                return
+            payload, self.partial = b"".join(self.partial), []
+        else:
+            payload = frame.get_payload_as_memoryview()  # valid only in this callback: parsed here
+        self.sock.received(payload)
+
+    def send(self, text: str) -> None:
+        self.transport.send(picows.WSMsgType.TEXT, text.encode())
+
+    def abort(self) -> None:
+        self.transport.disconnect(graceful=False)
+
+    async def close(self) -> None:
+        self.transport.send_close(picows.WSCloseCode.OK)
+        self.transport.disconnect()
+        await asyncio.wait_for(self.transport.wait_disconnected(), 2)
+
+
+class _PicowsListener(picows.WSListener):
+    def __init__(self, link: _PicowsLink) -> None:
+        super().__init__()
+        self.link = link
+
+    def on_ws_frame(self, transport, frame) -> None:
+        self.link.on_frame(transport, frame)
+
+    def on_ws_disconnected(self, transport) -> None:
+        if self.link.sock.link is self.link:
+            self.link.sock.connected = False
+
+
+class _WebsocketsLink:
+    """One connection through `websockets` (`--client-ws websockets`, what the passes before the
+    thirtieth measured with): a reader task and a writer task with its queue per socket."""
+
+    def __init__(self, sock: Sock, ws) -> None:
+        self.sock, self.ws = sock, ws
+        self.out: asyncio.Queue = asyncio.Queue()
+        self.tasks = [asyncio.create_task(self._reader()), asyncio.create_task(self._writer())]
+
+    @staticmethod
+    async def open(sock: Sock, url: str) -> _WebsocketsLink:
+        ws = await websockets.connect(
+            url, origin="http://127.0.0.1", subprotocols=["earlyhelp.v1", f"token.{sock.token}"],
+            compression=None, ping_interval=None, max_queue=None, open_timeout=60, close_timeout=2,
+            max_size=2**22)
+        return _WebsocketsLink(sock, ws)
+
+    async def _writer(self) -> None:
+        while True:
+            data = await self.out.get()
+            try:
+                await self.ws.send(data)
+            except Exception:
+                return
+
+    async def _reader(self) -> None:
+        try:
+            async for raw in self.ws:
+                self.sock.received(raw)
+        except Exception:
+            pass
+        finally:
+            if self.sock.link is self:
+                self.sock.connected = False
+
+    def send(self, text: str) -> None:
+        self.out.put_nowait(text)
+
+    def abort(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        self.ws.transport.abort()
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.wait_for(self.ws.close(), 2)
+
+
+LINKS = {"picows": _PicowsLink, "websockets": _WebsocketsLink}
+CONNECT_ERRORS = (OSError, TimeoutError, EOFError, websockets.WebSocketException, picows.WSError)
+
+
 class Sock:
     def __init__(self, gen: Gen, url: str, token: str, user_id: int, role: str, conv: int | None = None) -> None:
         self.gen, self.url, self.token, self.user_id, self.role, self.conv = gen, url, token, user_id, role, conv
-        self.ws = None
+        self.link: _PicowsLink | _WebsocketsLink | None = None
         self.peer: Sock | None = None
-        self.out: asyncio.Queue = asyncio.Queue()
+        self.pending: list[str] = []  # frames written while disconnected: sent once reconnected
         self.unacked: dict[str, Rec] = {}
         self.seen: set[int] = set()
         self.contig = 0
         self.syncing = False
         self.connected = False
         self.auth: asyncio.Future | None = None
-        self.tasks: list[asyncio.Task] = []
         self.reconnect_times: list[float] = []
         self.thread: int | None = None
         self.connect_failures = 0
@@ -93,89 +207,77 @@ class Sock:
         t0 = time.monotonic()
         ws_url = self.url.replace("http://", "ws://") + "/ws/"
         deadline, backoff = t0 + 120, 0.2
+        self.auth = asyncio.get_running_loop().create_future()
         while True:  # an overloaded server may refuse or cut handshakes: retry with backoff
             try:
-                self.ws = await websockets.connect(
-                    ws_url, origin="http://127.0.0.1", subprotocols=["earlyhelp.v1", f"token.{self.token}"],
-                    compression=None, ping_interval=None, max_queue=None, open_timeout=60, close_timeout=2,
-                    max_size=2**22)
+                self.link = await LINKS[self.gen.ws].open(self, ws_url)
                 break
-            except (OSError, TimeoutError, EOFError, websockets.WebSocketException):
+            except CONNECT_ERRORS:
                 self.connect_failures += 1
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, 5.0)
-        self.auth = asyncio.get_running_loop().create_future()
-        self.tasks = [asyncio.create_task(self._reader()), asyncio.create_task(self._writer(self.ws))]
         await asyncio.wait_for(self.auth, 60)
         self.connected = True
+        pending, self.pending = self.pending, []
+        for data in pending:
+            self.write(data)
         if self.thread is not None:
-            await self.out.put(json.dumps({"type": "forum.subscribe", "thread_id": self.thread}))
+            self.write(json.dumps({"type": "forum.subscribe", "thread_id": self.thread}))
         if self.conv is not None:  # a client that (re)connects syncs its conversation first
             self.request_sync()
             for rec in list(self.unacked.values()):  # resend with the same client_msg_id
                 rec.resends += 1
-                self.out.put_nowait(rec.data)
+                self.write(rec.data)
         dt = time.monotonic() - t0
         self.reconnect_times.append(dt)
         return dt
 
+    def received(self, raw: str | bytes | memoryview) -> None:
+        try:
+            self.gen.on_frame(self, orjson.loads(raw), time.monotonic())
+        except Exception as exc:  # a client bug must show, not silently close the socket
+            self.gen.client_errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
+
+    def write(self, data: str) -> None:
+        if self.link is None:  # dropped: sent once reconnected
+            self.pending.append(data)
+            return
+        try:
+            self.link.send(data)
+        except Exception:  # the server closed it: lost, as a real client's would be (resent if unacked)
+            pass
+
     def drop(self) -> None:
         """Abrupt loss of the connection (no close handshake)."""
         self.connected = False
-        for t in self.tasks:
-            t.cancel()
-        if self.ws is not None:
+        link, self.link = self.link, None
+        if link is not None:
             with contextlib.suppress(Exception):
-                self.ws.transport.abort()
-        self.ws = None
-        # Frames not yet written are re-queued by the unacked resend on reconnect.
-        self.out = asyncio.Queue()
+                link.abort()
+        # Frames written before the drop are lost with it: the unacked resend on reconnect
+        # sends the messages again; frames written from now on wait in `pending`.
+        self.pending = []
 
     async def close(self) -> None:
         self.connected = False
-        for t in self.tasks:
-            t.cancel()
-        if self.ws is not None:
+        link, self.link = self.link, None
+        if link is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.ws.close(), 2)
-        self.ws = None
-
-    async def _writer(self, ws) -> None:
-        q = self.out
-        while True:
-            data = await q.get()
-            try:
-                await ws.send(data)
-            except Exception:
-                return
-
-    async def _reader(self) -> None:
-        ws = self.ws
-        try:
-            async for raw in ws:
-                try:
-                    self.gen.on_frame(self, json.loads(raw), time.monotonic())
-                except Exception as exc:  # a client bug must show, not silently close the socket
-                    self.gen.client_errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
-        except Exception:
-            pass
-        finally:
-            if self.ws is ws:
-                self.connected = False
+                await link.close()
 
     # --- sending -------------------------------------------------------------------------
     def submit(self, rec: Rec) -> None:
         self.unacked[rec.cmid] = rec
         rec.sent = time.monotonic()
-        self.out.put_nowait(rec.data)
+        self.write(rec.data)
 
     def request_sync(self) -> None:
         if self.syncing or self.conv is None:
             return
         self.syncing = True
-        self.out.put_nowait(json.dumps({"type": "sync", "conversation": self.conv, "after_seq": self.contig, "limit": 200}))
+        self.write(json.dumps({"type": "sync", "conversation": self.conv, "after_seq": self.contig, "limit": 200}))
 
     def mark_seq(self, seq: int) -> None:
         self.seen.add(seq)
@@ -184,8 +286,9 @@ class Sock:
 
 
 class Gen:
-    def __init__(self, heads: str = "all") -> None:
+    def __init__(self, heads: str = "all", ws: str = "picows") -> None:
         self.heads = heads  # body_for's: which messages begin with their id and time
+        self.ws = ws  # the websocket client library: a key of LINKS
         self.recs: dict[str, Rec] = {}
         self.posts: dict[str, PostRec] = {}
         self.frames = Counter()
@@ -231,7 +334,7 @@ class Gen:
                     rec.esc_first = t
                 self.esc_arrivals.append((rec.cmid, t))
                 if self.clinicians and sock is self.clinicians[esc["id"] % len(self.clinicians)]:
-                    sock.out.put_nowait(json.dumps({"type": "escalation.acknowledge", "escalation": esc["id"]}))
+                    sock.write(json.dumps({"type": "escalation.acknowledge", "escalation": esc["id"]}))
         elif ft == "forum.post":
             post = frame.get("post") or {}
             m = ESC_ID.match(post.get("body") or "")
