@@ -1,4 +1,5 @@
-"""Open-loop websocket load generator (asyncio + websockets).
+"""Open-loop websocket load generator (asyncio; picows by default, `websockets` as the passes
+before the thirtieth measured with: `bench/run.py --client-ws`).
 
 Messages are sent at times drawn in advance from a Poisson process; each message carries
 an id (its `client_msg_id`, also the first word of the body) and its scheduled wall-clock

@@ -166,7 +166,7 @@ async def chat_run(ctx: Ctx, *, name: str, sessions: int, duration: float, crisi
         watchers = await sync_to_async(data.users_create)(prefix + "w", forum["watchers"], "young_person")
         authors = await sync_to_async(data.users_create)(prefix + "a", forum["authors"], "young_person")
     urls = st.start_asgi(n=args.asgi_procs, server=args.server, tag=name)
-    gen = Gen(heads=args.heads, ws=getattr(args, "client_ws", "picows"))
+    gen = Gen(heads=args.heads, ws=args.client_ws)
     pairs_s = _chat_socks(gen, pairs, urls)
     chat_socks = [s for pr in pairs_s for s in pr]
     gen.clinicians = [Sock(gen, urls[i % len(urls)], tok, uid, "clinician") for i, (uid, tok) in enumerate(clin)]
@@ -404,7 +404,7 @@ async def ladder(ctx: Ctx, *, baseline: str | None, sessions: int, step_s: float
     pairs = await sync_to_async(data.sessions_create)(ctx.prefix(name), sessions)
     app, title = BASELINES[baseline] if is_baseline else ("config.asgi:application", "product")
     urls = st.start_asgi(n=args.asgi_procs, server=args.server, app=app, tag=name)
-    gen = Gen(heads=args.heads, ws=getattr(args, "client_ws", "picows"))
+    gen = Gen(heads=args.heads, ws=args.client_ws)
     socks = [s for pr in _chat_socks(gen, pairs, urls, echo=is_baseline) for s in pr]
     await connect_all(socks)
     if not is_baseline:
