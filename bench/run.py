@@ -82,7 +82,14 @@ def parse() -> argparse.Namespace:
                     help="run the scenario list this many times in turn (ladder,floor,echo,ladder,floor,echo,...) "
                          "and report each round's knees and ratios and their medians: this machine type's speed "
                          "drifts within minutes, and a ratio from one round can catch one side on a slow stretch")
+    ap.add_argument("--interleave", action="store_true",
+                    help="run the round's ladders (ladder, floor, echo) side by side, their steps taken in turn "
+                         "(the echo's two at a time), instead of one whole ladder after another: a slow stretch of "
+                         "the machine then falls on all of them, not on one side of the ratio")
     return ap.parse_args()
+
+
+LADDERS = {"ladder": None, "floor": "floor", "echo": "echo"}  # scenario -> its ladder's baseline
 
 
 async def _one(ctx, name: str, out: dict, rates: list[float]) -> None:
@@ -139,11 +146,39 @@ def _knees_and_ratios(out: dict) -> dict:
     return {**_knees(out), **{k: v for k, v in out.items() if k.endswith(("_ratio", "_ratio_bound"))}}
 
 
+async def _interleaved(ctx, names: list[str], out: dict, rates: list[float]) -> None:
+    from bench.harness import scenarios as sc
+
+    args = ctx.args
+    print(f"== {', '.join(names)} (interleaved)", flush=True)
+    t = time.monotonic()
+    try:
+        results = await sc.ladders_interleaved(ctx, baselines=[LADDERS[n] for n in names],
+                                               sessions=args.ladder_sessions, step_s=args.step_s, rates=rates)
+    except Exception as exc:  # reported like a failed scenario; the round's other scenarios still run
+        import traceback
+
+        traceback.print_exc()
+        results = {("ladder" if n == "ladder" else f"ladder_{n}"): {"scenario": n, "error": f"{type(exc).__name__}: {exc}"}
+                   for n in names}
+        ctx.stack.stop_asgi()
+    out.update(results)
+    print(f"   {', '.join(names)} done in {time.monotonic() - t:.0f}s", flush=True)
+    ctx.partial(out)
+    print(summary({"results": results}), flush=True)
+
+
 async def _run_round(ctx, names: list[str]) -> dict:
     args = ctx.args
     rates = [float(r) for r in args.rates.split(",")]
     out = {}
+    interleaved = [n for n in names if n in LADDERS] if args.interleave else []
+    if len(interleaved) > 1:  # they run together, where the first of them stood in the list
+        names = [n for n in names if n not in interleaved[1:]]
     for name in names:
+        if len(interleaved) > 1 and name == interleaved[0]:
+            await _interleaved(ctx, interleaved, out, rates)
+            continue
         print(f"== {name}", flush=True)
         t = time.monotonic()
         try:
@@ -176,7 +211,7 @@ def _reached(ladder: dict) -> bool:
 
 def main() -> None:
     args = parse()
-    from bench.harness.procstat import loadavg, machine, speed_probe
+    from bench.harness.procstat import loadavg, machine, neighbour_probe, speed_probe
     from bench.harness.stack import Layout, Stack
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -204,7 +239,8 @@ def main() -> None:
         unknown = set(names) - {"steady", "ladder", "crisis", "forum", "reconnect", "triage", "echo", "floor"}
         if unknown:
             sys.exit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
-    result = {"machine": {**machine(), "speed_probe_ms_before": speed_probe(layout.asgi)}, "args": vars(args), "layout": layout.describe(), "started": stamp,
+    result = {"machine": {**machine(), "speed_probe_ms_before": speed_probe(layout.asgi),
+                          "neighbour_probe_before": neighbour_probe(layout.asgi, layout.client)}, "args": vars(args), "layout": layout.describe(), "started": stamp,
               "settings_changed_for_load": {"WS_RATE_PER_S": stack.env["WS_RATE_PER_S"], "WS_RATE_BURST": stack.env["WS_RATE_BURST"],
                                             "CHAT_MESSAGE_RATE": "1000000 (bench/harness/settings.py)",
                                             "THROTTLE_USER": stack.env["THROTTLE_USER"]}}
@@ -228,6 +264,7 @@ def main() -> None:
         stack.stop()
         result["machine"]["loadavg_after"] = loadavg()
         result["machine"]["speed_probe_ms_after"] = speed_probe(layout.asgi)
+        result["machine"]["neighbour_probe_after"] = neighbour_probe(layout.asgi, layout.client)
         path = run_dir / "result.json"
         path.write_text(json.dumps(result, indent=1, default=str))
         print(f"wrote {path}")
@@ -240,11 +277,14 @@ def main() -> None:
 
 
 def summary(result: dict) -> str:
+    from bench.harness.procstat import neighbour_text
+
     lines = []
     m = result.get("machine")
     if m:  # absent from the progress lines printed after each scenario: the probe runs at the end
         lines.append(f"machine: {m['cpu_model']} x{m['cores']}, load {m['loadavg_before']}; speed probe "
                      f"{m.get('speed_probe_ms_before')} ms before, {m.get('speed_probe_ms_after')} after (lower is faster)")
+        lines.append(f"neighbour probe: {neighbour_text(m)}")
     for name, r in (result.get("results") or {}).items():
         if name == "rounds":
             lines += [f"round {i + 1}: {json.dumps(each)}" for i, each in enumerate(r)]

@@ -109,6 +109,35 @@ def speed_probe(core: str | None) -> float | None:
         return None
 
 
+def neighbour_probe(core: str | None, other: str | None) -> dict | None:
+    """The speed probe on `core` alone, then with a busy loop on `other`, and the slowdown.
+
+    On this project's 2-vCPU cloud instances, pure-Python work on core 0 took 1.5-1.8x as
+    long at times while a busy loop ran on core 1, in episodes of seconds, and 1.0-1.1x
+    otherwise, with no steal time recorded: as if the host ran the two vCPUs as
+    hyperthreads of one physical core (docs/benchmarks.md, thirty-first pass). The product
+    keeps core 1 busier than the echo does, so this records how exposed the ASGI core was
+    around a run. A probe before and after cannot see the episodes in between."""
+    if core is None or other is None:
+        return None
+    alone = speed_probe(core)
+    spin = subprocess.Popen(["taskset", "-c", str(other), sys.executable, "-c", "while True: pass"])
+    try:
+        beside = speed_probe(core)
+    finally:
+        spin.kill()
+        spin.wait()
+    if not alone or not beside:
+        return None
+    return {"alone_ms": alone, "beside_busy_ms": beside, "slowdown": round(beside / alone, 2)}
+
+
+def neighbour_text(m: dict) -> str:
+    """The machine record's neighbour probes, for a summary line."""
+    before, after = (f"{p['slowdown']}x" if (p := m.get(f"neighbour_probe_{when}")) else "-" for when in ("before", "after"))
+    return f"core 0's slowdown with core 1 busy {before} before, {after} after"
+
+
 class CpuMeter:
     """Snapshot CPU-seconds of named process groups and of the cores; diff later.
 

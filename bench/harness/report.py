@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import sys
 
+from bench.harness.procstat import neighbour_text
+
 
 def _g(d: dict, *keys, default="–"):
     for k in keys:
@@ -21,7 +23,8 @@ def render(result: dict) -> str:
     m = result["machine"]
     out = [f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['mem_gib']} GiB, kernel {m['kernel']}; "
            f"load average before {m['loadavg_before']}, after {m.get('loadavg_after')}; speed probe "
-           f"{m.get('speed_probe_ms_before', '–')} ms before, {m.get('speed_probe_ms_after', '–')} after.", ""]
+           f"{m.get('speed_probe_ms_before', '–')} ms before, {m.get('speed_probe_ms_after', '–')} after; neighbour probe: "
+           f"{neighbour_text(m)}.", ""]
     res = result.get("results", {})
     out += ["| scenario | sockets | offered msg/s | sent | delivered | errored | lost | delivery p50 / p99 / max ms | "
             "ack p99 ms | ASGI RSS KB/socket | ASGI CPU ms/msg | model worker CPU ms/assessment | ASGI core busy | load avg |",

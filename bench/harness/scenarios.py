@@ -41,7 +41,8 @@ class Ctx:
         self.prefix_n += 1
         return f"b{self.prefix_n}{name[:3]}"
 
-    def meter(self) -> CpuMeter:
+    def meter(self, group: str | None = None) -> CpuMeter:
+        """`group`: count only that ASGI group's processes as "asgi" (--interleave)."""
         st = self.stack
         pg_cache = {"t": 0.0, "pids": []}
 
@@ -51,9 +52,9 @@ class Ctx:
             return pg_cache["pids"]
 
         return CpuMeter({
-            "asgi": lambda: [p for pid in st.asgi_pids() for p in tree(pid)],
+            "asgi": lambda: [p for pid in st.asgi_pids(group) for p in tree(pid)],
             # Each process alone too, where there are several (--event-loop uvloop,asyncio).
-            **({f"asgi_{i}": (lambda i=i: [p for pid in st.asgi_pids()[i:i + 1] for p in tree(pid)])
+            **({f"asgi_{i}": (lambda i=i: [p for pid in st.asgi_pids(group)[i:i + 1] for p in tree(pid)])
                 for i in range(self.args.asgi_procs)} if self.args.asgi_procs > 1 else {}),
             "client": lambda: [os.getpid()],
             "celery": lambda: st.pids("celery-"),
@@ -396,76 +397,147 @@ BASELINES = {"echo": ("bench.echo_asgi:application", "echo baseline"),
 async def ladder(ctx: Ctx, *, baseline: str | None, sessions: int, step_s: float, rates: list[float],
                  p99_limit_ms: float = 250) -> dict:
     """The product's ladder (baseline None) or a baseline's (BASELINES), same sessions and steps."""
-    from asgiref.sync import sync_to_async
-
-    st, args = ctx.stack, ctx.args
-    is_baseline = baseline is not None
-    name = f"ladder_{baseline}" if is_baseline else "ladder"
-    pairs = await sync_to_async(data.sessions_create)(ctx.prefix(name), sessions)
-    app, title = BASELINES[baseline] if is_baseline else ("config.asgi:application", "product")
-    urls = st.start_asgi(n=args.asgi_procs, server=args.server, app=app, tag=name)
-    gen = Gen(heads=args.heads, ws=args.client_ws)
-    socks = [s for pr in _chat_socks(gen, pairs, urls, echo=is_baseline) for s in pr]
-    await connect_all(socks)
-    if not is_baseline:
-        await _wait_synced(socks, 30)
-    ctx.settle_client()
-    await asyncio.sleep(1)
-    ctx.client_gc.take()
-    meter = ctx.meter()
-    meter.start()
-    stop = asyncio.Event()
-    sampler = asyncio.create_task(_sampler(meter, stop))
-    steps = []
-    t_load = time.monotonic()
-    knee = None
-    knee_reached = False  # False when every step passed: the knee lies above the last rate
+    run = _Ladder(ctx, baseline=baseline, step_s=step_s, p99_limit_ms=p99_limit_ms)
+    await run.open(sessions)
     for i, rate in enumerate(rates):
+        if not await run.step(rate, rates.count(rate) == 1, i):
+            break
+    return await run.close()
+
+
+# The echo's knee sits about twice as many steps up the default rates as the product's and
+# the floor's (2,000-3,200 msg/s against 600-1,400), so it takes two steps to their one.
+INTERLEAVE_WEIGHT = {"echo": 2}
+
+
+async def ladders_interleaved(ctx: Ctx, *, baselines: list[str | None], sessions: int, step_s: float,
+                              rates: list[float], p99_limit_ms: float = 250) -> dict[str, dict]:
+    """The ladders of `baselines` (None: the product's) side by side: every server up with
+    its sockets connected, and their steps taken in turn (the echo's two at a time,
+    INTERLEAVE_WEIGHT), one server under load at a time, until each has failed a step or
+    run out of rates. Taken one after another, the ladders of a round reached their knees
+    minutes apart, and this instance's speed drifted by up to half in that time (docs/
+    benchmarks.md, thirty-first pass): interleaved, a slow stretch falls on all of them."""
+    runs = [_Ladder(ctx, baseline=b, step_s=step_s, p99_limit_ms=p99_limit_ms, group=b or "product") for b in baselines]
+    opened: list[_Ladder] = []
+    try:
+        for run in runs:
+            await run.open(sessions)
+            opened.append(run)
+        at = {run.name: 0 for run in runs}  # the next rate's index of each ladder still climbing
+        while at:
+            for run in runs:
+                for _ in range(INTERLEAVE_WEIGHT.get(run.baseline, 1)):
+                    if run.name not in at:
+                        break
+                    i = at[run.name]
+                    if not await run.step(rates[i], rates.count(rates[i]) == 1, i) or i + 1 == len(rates):
+                        del at[run.name]
+                    else:
+                        at[run.name] = i + 1
+    except BaseException:
+        for run in opened:  # their samplers stopped and sockets closed; the caller stops the servers
+            with contextlib.suppress(Exception):
+                await run.close()
+        raise
+    names = [run.name for run in runs]
+    out = {}
+    for run in runs:
+        out[run.name] = {**await run.close(), "interleaved_with": [n for n in names if n != run.name]}
+    return out
+
+
+class _Ladder:
+    """One capacity ladder: its sessions, server and sockets (open), its steps (step), its
+    result (close)."""
+
+    def __init__(self, ctx: Ctx, *, baseline: str | None, step_s: float, p99_limit_ms: float, group: str = "") -> None:
+        self.ctx, self.baseline, self.step_s, self.p99_limit_ms, self.group = ctx, baseline, step_s, p99_limit_ms, group
+        self.name = f"ladder_{baseline}" if baseline is not None else "ladder"
+        self.steps: list[dict] = []
+        self.knee: dict | None = None
+        self.knee_reached = False  # False when every step passed: the knee lies above the last rate
+
+    async def open(self, sessions: int) -> None:
+        from asgiref.sync import sync_to_async
+
+        ctx, st, args = self.ctx, self.ctx.stack, self.ctx.args
+        is_baseline = self.baseline is not None
+        self.sessions = sessions
+        pairs = await sync_to_async(data.sessions_create)(ctx.prefix(self.name), sessions)
+        app, self.title = BASELINES[self.baseline] if is_baseline else ("config.asgi:application", "product")
+        urls = st.start_asgi(n=args.asgi_procs, server=args.server, app=app, tag=self.name, group=self.group)
+        self.gen = Gen(heads=args.heads, ws=args.client_ws)
+        self.socks = [s for pr in _chat_socks(self.gen, pairs, urls, echo=is_baseline) for s in pr]
+        await connect_all(self.socks)
+        if not is_baseline:
+            await _wait_synced(self.socks, 30)
+        ctx.settle_client()
+        await asyncio.sleep(1)
+        ctx.client_gc.take()
+        self.meter = ctx.meter(self.group or None)
+        self.meter.start()
+        self.stop = asyncio.Event()
+        self.sampler = asyncio.create_task(_sampler(self.meter, self.stop))
+        self.t_load = time.monotonic()
+
+    async def step(self, rate: float, unique: bool, i: int) -> bool:
+        """One step at `rate`; False: it failed (p99 over the limit, or anything lost or
+        errored), and this ladder's knee is the last step that passed."""
+        gen, st = self.gen, self.ctx.stack
         # Records are grouped by this tag: a rate given twice (--rates 150,150) is two steps.
-        tag = f"{rate:g}" if rates.count(rate) == 1 else f"{rate:g}#{i + 1}"
+        tag = f"{rate:g}" if unique else f"{rate:g}#{i + 1}"
         gen.phase = tag
         t0 = time.monotonic()
-        await gen.open_loop(socks, lambda _el, r=rate: r, step_s, phase_fn=lambda _el, t=tag: t)
+        await gen.open_loop(self.socks, lambda _el, r=rate: r, self.step_s, phase_fn=lambda _el, t=tag: t)
         t1 = time.monotonic()
         await gen.drain(3)
-        meter.sample()
+        self.meter.sample()
         s = metrics.chat_summary(list(gen.recs.values()), tag=tag)
-        cpu = meter.window(t0, t1)
-        delivered_rate = s["delivered"] / step_s
+        cpu = self.meter.window(t0, t1)
+        delivered_rate = s["delivered"] / self.step_s
         row = {"offered": rate, "delivered_per_s": round(delivered_rate, 1), "lost_or_late": s["lost"],
-               "client_gc": ctx.client_gc.take(),
+               "client_gc": self.ctx.client_gc.take(),
                "errored": s["errored"], "p50_ms": s["delivery_ms"].get("p50"), "p99_ms": s["delivery_ms"].get("p99"),
                "client_lag_p99_ms": s["client_send_lag_ms"].get("p99"), "cpu_s": cpu["cpu_s"],
-               "core_util": {k: v["util"] for k, v in cpu["cores"].items()}, "loadavg": loadavg()}
+               "core_util": {k: v["util"] for k, v in cpu["cores"].items()}, "loadavg": loadavg(),
+               "started_s": round(t0 - self.t_load, 1)}
         if s["delivered"]:
             row["asgi_cpu_ms_per_msg"] = round(cpu["cpu_s"]["asgi"] * 1000 / s["delivered"], 3)
-        steps.append(row)
-        print(f"    {name} {rate:>6g}/s: delivered {delivered_rate:7.1f}/s p50 {row['p50_ms']} p99 {row['p99_ms']} ms "
+        self.steps.append(row)
+        print(f"    {self.name} {rate:>6g}/s: delivered {delivered_rate:7.1f}/s p50 {row['p50_ms']} p99 {row['p99_ms']} ms "
               f"lost {s['lost']} asgi core {row['core_util'].get('cpu' + (st.layout.asgi or '0'))}", flush=True)
         p99 = row["p99_ms"] or 1e9
-        if p99 > p99_limit_ms or s["lost"] > 0 or s["errored"] > 0:
-            knee_reached = True
-            break
-        knee = row
+        if p99 > self.p99_limit_ms or s["lost"] > 0 or s["errored"] > 0:
+            self.knee_reached = True
+            return False
+        self.knee = row
         await gen.drain(10)
-    stop.set()
-    await sampler
-    recs = list(gen.recs.values())
-    ser = metrics.series(recs, t_load)
-    cpu_series = [{"t": round(c["t"] - t_load, 1), **{k: v for k, v in c.items() if k != "t"}} for c in meter.utilisation_series()]
-    plot.latency_throughput(ctx.png(name), f"{title} capacity ladder: {sessions} sessions, "
-                            f"{len(socks)} sockets ({args.server} on {args.event_loop}, {args.asgi_procs} proc{' pinned to 1 core' if st.layout.pin else ''})",
-                            ser, threshold_ms=p99_limit_ms, cpu=cpu_series)
-    await _close_all(socks)
-    st.stop_asgi()
-    cores_for_asgi = 1 if st.layout.pin else (os.cpu_count() or 1)
-    return {"scenario": name, "sessions": sessions, "sockets": len(socks), "step_s": step_s, "p99_limit_ms": p99_limit_ms,
-            "steps": steps, "knee_msgs_per_s": knee["delivered_per_s"] if knee else None,
-            "knee_msgs_per_s_per_core": round(knee["delivered_per_s"] / cores_for_asgi, 1) if knee else None,
-            "knee_reached": knee_reached,
-            "asgi_cores": cores_for_asgi, "series": ser, "cpu_series": cpu_series, "plot": str(ctx.png(name)),
-            "error_frames": dict(gen.errors), "other_errors": gen.other_errors[:5],
-            "client_errors": dict(gen.client_errors)}
+        return True
+
+    async def close(self) -> dict:
+        ctx, st, args, gen, knee = self.ctx, self.ctx.stack, self.ctx.args, self.gen, self.knee
+        self.stop.set()
+        await self.sampler
+        recs = list(gen.recs.values())
+        ser = metrics.series(recs, self.t_load)
+        cpu_series = [{"t": round(c["t"] - self.t_load, 1), **{k: v for k, v in c.items() if k != "t"}}
+                      for c in self.meter.utilisation_series()]
+        plot.latency_throughput(ctx.png(self.name), f"{self.title} capacity ladder: {self.sessions} sessions, "
+                                f"{len(self.socks)} sockets ({args.server} on {args.event_loop}, {args.asgi_procs} proc"
+                                f"{' pinned to 1 core' if st.layout.pin else ''})",
+                                ser, threshold_ms=self.p99_limit_ms, cpu=cpu_series)
+        await _close_all(self.socks)
+        st.stop_asgi(self.group or None)
+        cores_for_asgi = 1 if st.layout.pin else (os.cpu_count() or 1)
+        return {"scenario": self.name, "sessions": self.sessions, "sockets": len(self.socks), "step_s": self.step_s,
+                "p99_limit_ms": self.p99_limit_ms, "steps": self.steps,
+                "knee_msgs_per_s": knee["delivered_per_s"] if knee else None,
+                "knee_msgs_per_s_per_core": round(knee["delivered_per_s"] / cores_for_asgi, 1) if knee else None,
+                "knee_reached": self.knee_reached,
+                "asgi_cores": cores_for_asgi, "series": ser, "cpu_series": cpu_series, "plot": str(ctx.png(self.name)),
+                "error_frames": dict(gen.errors), "other_errors": gen.other_errors[:5],
+                "client_errors": dict(gen.client_errors)}
 
 
 # --- 6: triage throughput ---------------------------------------------------------------------------

@@ -51,6 +51,11 @@ class Layout:
                 else "not pinned (shared server)"}
 
 
+def _asgi_prefix(group: str | None) -> str:
+    """The process names of an ASGI group ("asgi-<group>-<i>"), or of all ASGI processes."""
+    return f"asgi-{group}-" if group else "asgi-"
+
+
 def _taskset(cores: str | None, cmd: list[str]) -> list[str]:
     return ["taskset", "-c", cores, *cmd] if cores else cmd
 
@@ -140,8 +145,12 @@ class Stack:
         self._spawn("celery-beat", [PY, "-m", "celery", "-A", "config", "beat", "-l", "WARNING",
                                     "-s", str(self.run_dir / "beat-schedule"), "--pidfile", ""], self.layout.workers)
 
-    def start_asgi(self, *, n: int = 1, server: str = "daphne", app: str = "config.asgi:application", tag: str = "") -> list[str]:
-        self.stop_asgi()
+    def start_asgi(self, *, n: int = 1, server: str = "daphne", app: str = "config.asgi:application", tag: str = "",
+                   group: str = "") -> list[str]:
+        """Start n ASGI processes on the ASGI core. Without `group`, any running ones are
+        stopped first; with it, those of other groups keep running (--interleave: the
+        ladders' servers side by side, one of them under load at a time)."""
+        self.stop_asgi(group or None)
         self.asgi_urls = []
         # ASGI_EVENT_LOOP may list one loop per process (uvloop,asyncio): both on the same
         # core under the same load, a comparison this machine's drift cannot skew.
@@ -157,7 +166,7 @@ class Stack:
                 # config.serve: Daphne's own command line, on the event loop ASGI_EVENT_LOOP names.
                 cmd = [PY, "-m", "config.serve", "-b", "127.0.0.1", "-p", str(port), "--websocket_timeout", "86400",
                        "--websocket-max-message-size", str(1024 * 1024), app]
-            self._spawn(f"asgi-{i}", cmd, self.layout.asgi, env=env, log_name=f"{tag or 'asgi'}-asgi-{i}")
+            self._spawn(f"{_asgi_prefix(group)}{i}", cmd, self.layout.asgi, env=env, log_name=f"{tag or 'asgi'}-asgi-{i}")
             self.asgi_urls.append(f"http://127.0.0.1:{port}")
         for url in self.asgi_urls:
             self._wait_http(url + "/healthz", app)
@@ -174,12 +183,13 @@ class Stack:
                 time.sleep(0.2)
         raise RuntimeError(f"{url} ({app}) did not come up; see {self.run_dir}")
 
-    def stop_asgi(self) -> None:
-        for name in [n for n in self.procs if n.startswith("asgi-")]:
+    def stop_asgi(self, group: str | None = None) -> None:
+        """Stop the ASGI processes of `group`, or all of them."""
+        for name in [n for n in self.procs if n.startswith(_asgi_prefix(group))]:
             self._stop(name)
 
-    def asgi_pids(self) -> list[int]:
-        return [p.pid for n, p in self.procs.items() if n.startswith("asgi-")]
+    def asgi_pids(self, group: str | None = None) -> list[int]:
+        return [p.pid for n, p in self.procs.items() if n.startswith(_asgi_prefix(group))]
 
     def pids(self, prefix: str) -> list[int]:
         from .procstat import tree
