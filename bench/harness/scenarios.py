@@ -418,7 +418,9 @@ async def ladders_interleaved(ctx: Ctx, *, baselines: list[str | None], sessions
     run out of rates. Taken one after another, the ladders of a round reached their knees
     minutes apart, and this instance's speed drifted by up to half in that time (docs/
     benchmarks.md, thirty-first pass): interleaved, a slow stretch falls on all of them."""
-    runs = [_Ladder(ctx, baseline=b, step_s=step_s, p99_limit_ms=p99_limit_ms, group=b or "product") for b in baselines]
+    origin = time.monotonic()  # each step's `at_s`: one clock for all the ladders
+    runs = [_Ladder(ctx, baseline=b, step_s=step_s, p99_limit_ms=p99_limit_ms, group=b or "product", origin=origin)
+            for b in baselines]
     opened: list[_Ladder] = []
     try:
         for run in runs:
@@ -451,8 +453,10 @@ class _Ladder:
     """One capacity ladder: its sessions, server and sockets (open), its steps (step), its
     result (close)."""
 
-    def __init__(self, ctx: Ctx, *, baseline: str | None, step_s: float, p99_limit_ms: float, group: str = "") -> None:
+    def __init__(self, ctx: Ctx, *, baseline: str | None, step_s: float, p99_limit_ms: float, group: str = "",
+                 origin: float | None = None) -> None:
         self.ctx, self.baseline, self.step_s, self.p99_limit_ms, self.group = ctx, baseline, step_s, p99_limit_ms, group
+        self.origin = origin  # interleaved ladders' shared clock (steps record `at_s` from it)
         self.name = f"ladder_{baseline}" if baseline is not None else "ladder"
         self.steps: list[dict] = []
         self.knee: dict | None = None
@@ -502,6 +506,8 @@ class _Ladder:
                "client_lag_p99_ms": s["client_send_lag_ms"].get("p99"), "cpu_s": cpu["cpu_s"],
                "core_util": {k: v["util"] for k, v in cpu["cores"].items()}, "loadavg": loadavg(),
                "started_s": round(t0 - self.t_load, 1)}
+        if self.origin is not None:
+            row["at_s"] = round(t0 - self.origin, 1)
         if s["delivered"]:
             row["asgi_cpu_ms_per_msg"] = round(cpu["cpu_s"]["asgi"] * 1000 / s["delivered"], 3)
         self.steps.append(row)
