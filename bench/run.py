@@ -119,6 +119,9 @@ async def _one(ctx, name: str, out: dict, rates: list[float]) -> None:
                                                 rates=rates)
     elif name == "triage":
         out[name] = sc.triage(ctx)
+    elif "," in name:  # --interleave: these ladders side by side (_run_round)
+        out.update(await sc.ladders_interleaved(ctx, baselines=[LADDERS[n] for n in name.split(",")],
+                                                sessions=args.ladder_sessions, step_s=args.step_s, rates=rates))
 
 
 async def run_scenarios(ctx, names: list[str]) -> dict:
@@ -146,41 +149,17 @@ def _knees_and_ratios(out: dict) -> dict:
     return {**_knees(out), **{k: v for k, v in out.items() if k.endswith(("_ratio", "_ratio_bound"))}}
 
 
-async def _interleaved(ctx, names: list[str], out: dict, rates: list[float]) -> None:
-    from bench.harness import scenarios as sc
-
-    args = ctx.args
-    print(f"== {', '.join(names)} (interleaved)", flush=True)
-    t = time.monotonic()
-    try:
-        results = await sc.ladders_interleaved(ctx, baselines=[LADDERS[n] for n in names],
-                                               sessions=args.ladder_sessions, step_s=args.step_s, rates=rates)
-    except Exception as exc:  # reported like a failed scenario; the round's other scenarios still run
-        import traceback
-
-        traceback.print_exc()
-        results = {("ladder" if n == "ladder" else f"ladder_{n}"): {"scenario": n, "error": f"{type(exc).__name__}: {exc}"}
-                   for n in names}
-        ctx.stack.stop_asgi()
-    out.update(results)
-    print(f"   {', '.join(names)} done in {time.monotonic() - t:.0f}s", flush=True)
-    ctx.partial(out)
-    print(summary({"results": results}), flush=True)
-
-
 async def _run_round(ctx, names: list[str]) -> dict:
     args = ctx.args
     rates = [float(r) for r in args.rates.split(",")]
     out = {}
     interleaved = [n for n in names if n in LADDERS] if args.interleave else []
-    if len(interleaved) > 1:  # they run together, where the first of them stood in the list
-        names = [n for n in names if n not in interleaved[1:]]
+    if len(interleaved) > 1:  # one unit, "ladder,floor,echo", where the first of them stood in the list
+        names = [",".join(interleaved) if n == interleaved[0] else n for n in names if n not in interleaved[1:]]
     for name in names:
-        if len(interleaved) > 1 and name == interleaved[0]:
-            await _interleaved(ctx, interleaved, out, rates)
-            continue
         print(f"== {name}", flush=True)
         t = time.monotonic()
+        before = set(out)
         try:
             await _one(ctx, name, out, rates)
         except Exception as exc:  # one failed scenario is reported, the others still run
@@ -191,7 +170,7 @@ async def _run_round(ctx, names: list[str]) -> dict:
             ctx.stack.stop_asgi()
         print(f"   {name} done in {time.monotonic() - t:.0f}s", flush=True)
         ctx.partial(out)  # a run cut short still leaves every finished scenario on disk
-        print(summary({"results": {k: out[k] for k in list(out)[-1:]}}), flush=True)
+        print(summary({"results": {k: v for k, v in out.items() if k not in before}}), flush=True)
     knees = _knees(out)
     for a, b in (("ladder", "ladder_echo"), ("ladder", "ladder_floor"), ("ladder_floor", "ladder_echo")):
         if knees[a] and knees[b]:
@@ -239,8 +218,9 @@ def main() -> None:
         unknown = set(names) - {"steady", "ladder", "crisis", "forum", "reconnect", "triage", "echo", "floor"}
         if unknown:
             sys.exit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
-    result = {"machine": {**machine(), "speed_probe_ms_before": speed_probe(layout.asgi),
-                          "neighbour_probe_before": neighbour_probe(layout.asgi, layout.client)}, "args": vars(args), "layout": layout.describe(), "started": stamp,
+    speed = speed_probe(layout.asgi)
+    result = {"machine": {**machine(), "speed_probe_ms_before": speed,
+                          "neighbour_probe_before": neighbour_probe(layout.asgi, layout.client, alone=speed)}, "args": vars(args), "layout": layout.describe(), "started": stamp,
               "settings_changed_for_load": {"WS_RATE_PER_S": stack.env["WS_RATE_PER_S"], "WS_RATE_BURST": stack.env["WS_RATE_BURST"],
                                             "CHAT_MESSAGE_RATE": "1000000 (bench/harness/settings.py)",
                                             "THROTTLE_USER": stack.env["THROTTLE_USER"]}}
@@ -263,8 +243,8 @@ def main() -> None:
     finally:
         stack.stop()
         result["machine"]["loadavg_after"] = loadavg()
-        result["machine"]["speed_probe_ms_after"] = speed_probe(layout.asgi)
-        result["machine"]["neighbour_probe_after"] = neighbour_probe(layout.asgi, layout.client)
+        speed = result["machine"]["speed_probe_ms_after"] = speed_probe(layout.asgi)
+        result["machine"]["neighbour_probe_after"] = neighbour_probe(layout.asgi, layout.client, alone=speed)
         path = run_dir / "result.json"
         path.write_text(json.dumps(result, indent=1, default=str))
         print(f"wrote {path}")

@@ -109,8 +109,9 @@ def speed_probe(core: str | None) -> float | None:
         return None
 
 
-def neighbour_probe(core: str | None, other: str | None) -> dict | None:
-    """The speed probe on `core` alone, then with a busy loop on `other`, and the slowdown.
+def neighbour_probe(core: str | None, other: str | None, *, alone: float | None) -> dict | None:
+    """The speed probe on `core` with a busy loop on `other`, and the slowdown against
+    `alone`, the speed probe's reading just before (without the busy loop).
 
     On this project's 2-vCPU cloud instances, pure-Python work on core 0 took 1.5-1.8x as
     long at times while a busy loop ran on core 1, in episodes of seconds, and 1.0-1.1x
@@ -118,16 +119,15 @@ def neighbour_probe(core: str | None, other: str | None) -> dict | None:
     hyperthreads of one physical core (docs/benchmarks.md, thirty-first pass). The product
     keeps core 1 busier than the echo does, so this records how exposed the ASGI core was
     around a run. A probe before and after cannot see the episodes in between."""
-    if core is None or other is None:
+    if core is None or other is None or not alone:
         return None
-    alone = speed_probe(core)
     spin = subprocess.Popen(["taskset", "-c", str(other), sys.executable, "-c", "while True: pass"])
     try:
         beside = speed_probe(core)
     finally:
         spin.kill()
         spin.wait()
-    if not alone or not beside:
+    if not beside:
         return None
     return {"alone_ms": alone, "beside_busy_ms": beside, "slowdown": round(beside / alone, 2)}
 

@@ -399,8 +399,8 @@ async def ladder(ctx: Ctx, *, baseline: str | None, sessions: int, step_s: float
     """The product's ladder (baseline None) or a baseline's (BASELINES), same sessions and steps."""
     run = _Ladder(ctx, baseline=baseline, step_s=step_s, p99_limit_ms=p99_limit_ms)
     await run.open(sessions)
-    for i, rate in enumerate(rates):
-        if not await run.step(rate, rates.count(rate) == 1, i):
+    for i in range(len(rates)):
+        if not await run.step(rates, i):
             break
     return await run.close()
 
@@ -433,7 +433,7 @@ async def ladders_interleaved(ctx: Ctx, *, baselines: list[str | None], sessions
                     if run.name not in at:
                         break
                     i = at[run.name]
-                    if not await run.step(rates[i], rates.count(rates[i]) == 1, i) or i + 1 == len(rates):
+                    if not await run.step(rates, i) or i + 1 == len(rates):
                         del at[run.name]
                     else:
                         at[run.name] = i + 1
@@ -485,12 +485,12 @@ class _Ladder:
         self.sampler = asyncio.create_task(_sampler(self.meter, self.stop))
         self.t_load = time.monotonic()
 
-    async def step(self, rate: float, unique: bool, i: int) -> bool:
-        """One step at `rate`; False: it failed (p99 over the limit, or anything lost or
+    async def step(self, rates: list[float], i: int) -> bool:
+        """One step at `rates[i]`; False: it failed (p99 over the limit, or anything lost or
         errored), and this ladder's knee is the last step that passed."""
-        gen, st = self.gen, self.ctx.stack
+        gen, st, rate = self.gen, self.ctx.stack, rates[i]
         # Records are grouped by this tag: a rate given twice (--rates 150,150) is two steps.
-        tag = f"{rate:g}" if unique else f"{rate:g}#{i + 1}"
+        tag = f"{rate:g}" if rates.count(rate) == 1 else f"{rate:g}#{i + 1}"
         gen.phase = tag
         t0 = time.monotonic()
         await gen.open_loop(self.socks, lambda _el, r=rate: r, self.step_s, phase_fn=lambda _el, t=tag: t)
