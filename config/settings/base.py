@@ -292,12 +292,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"cancelled_unsubscribe": {"()": "config.logging_filters.CancelledUnsubscribe"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         # Never log request bodies or websocket payloads: they hold chat text and tokens.
         "django.request": {"level": "ERROR"},
         "daphne": {"level": "WARNING"},
+        # A socket's unsubscribe cut off by the server's shutdown: INFO, not an ERROR traceback.
+        "channels_redis.pubsub": {"filters": ["cancelled_unsubscribe"]},
     },
 }
 WS_HANDLER_MODULES = ["accounts.ws", "chat.ws", "triage.ws", "forums.ws", "moderation.ws"]

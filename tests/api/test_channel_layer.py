@@ -151,6 +151,51 @@ def test_a_cancelled_sender_does_not_strand_the_pushes_behind_it():
     assert 2 in async_to_sync(scenario)()
 
 
+# --- shutdown: a socket's clean-up cut short -----------------------------------------
+@pytest.mark.real
+def test_a_clean_up_cancelled_again_by_the_shutdown_is_one_info_line(caplog):
+    """A socket's receive, cancelled, unsubscribes its channel; when the server stops, the
+    socket's task is cancelled again while that unsubscribe waits for the shard's lock.
+    channels_redis logs that as an ERROR with a traceback; the product logs one INFO line."""
+    import asyncio
+    import logging
+
+    from config.logging_filters import CancelledUnsubscribe
+
+    layer = _pubsub_layer()
+
+    async def scenario() -> None:
+        channel = await layer.new_channel()
+        receiving = asyncio.ensure_future(layer.receive(channel))
+        await asyncio.sleep(0.05)  # waiting for a push
+        shard = layer._get_layer()._get_shard(channel)
+        async with shard._lock:  # the unsubscribe waits, as behind the other sockets' at shutdown
+            receiving.cancel()
+            await asyncio.sleep(0.05)  # in the clean-up now, waiting for the lock
+            receiving.cancel()  # the server stopping cancels the socket's task again
+            with pytest.raises(asyncio.CancelledError):
+                await receiving
+
+    caplog.set_level(logging.INFO, logger="channels_redis.pubsub")
+    async_to_sync(scenario)()
+    records = [r for r in caplog.records if r.name == "channels_redis.pubsub"]
+    assert [(r.levelno, r.getMessage(), r.exc_info) for r in records] == [
+        (logging.INFO, CancelledUnsubscribe.MESSAGE, None)]
+
+
+def test_any_other_failure_of_the_clean_up_stays_an_error(caplog):
+    import logging
+
+    log = logging.getLogger("channels_redis.pubsub")
+    try:
+        raise ConnectionError("Redis went away")
+    except ConnectionError:
+        log.exception("Unexpected exception while cleaning-up channel:")
+    (record,) = [r for r in caplog.records if r.name == "channels_redis.pubsub"]
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None and "Redis went away" in str(record.exc_info[1])
+
+
 # --- sealing (AES-256-GCM-SIV) ----------------------------------------------------------
 def test_a_sealed_payload_opens_with_any_configured_key_and_nothing_else():
     from config.layers import AesGcmSivCrypter, InvalidPayload
