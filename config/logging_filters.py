@@ -17,10 +17,14 @@ class CancelledUnsubscribe(logging.Filter):
     without the traceback; any other failure of the clean-up stays an ERROR."""
 
     MESSAGE = "a socket's channel clean-up was cancelled (the server is stopping); its subscription closes with the connection"
+    # channels_redis.pubsub's own text for that record (RedisPubSubLoopLayer.receive): another
+    # record of the logger that carries a CancelledError is not this case and is left alone.
+    CLEAN_UP = "Unexpected exception while cleaning-up channel"
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, asyncio.CancelledError) and record.levelno >= logging.ERROR:
+        if (isinstance(exc, asyncio.CancelledError) and record.levelno >= logging.ERROR
+                and str(record.msg).startswith(self.CLEAN_UP)):
             record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
             record.msg, record.args = self.MESSAGE, ()
             record.exc_info = record.exc_text = None

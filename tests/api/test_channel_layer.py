@@ -196,6 +196,20 @@ def test_any_other_failure_of_the_clean_up_stays_an_error(caplog):
     assert record.exc_info is not None and "Redis went away" in str(record.exc_info[1])
 
 
+def test_a_cancellation_logged_by_another_part_of_the_layer_stays_an_error(caplog):
+    import asyncio
+    import logging
+
+    log = logging.getLogger("channels_redis.pubsub")
+    try:
+        raise asyncio.CancelledError
+    except asyncio.CancelledError:
+        log.exception("Unexpected exception in receive task")
+    (record,) = [r for r in caplog.records if r.name == "channels_redis.pubsub"]
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == "Unexpected exception in receive task" and record.exc_info is not None
+
+
 # --- sealing (AES-256-GCM-SIV) ----------------------------------------------------------
 def test_a_sealed_payload_opens_with_any_configured_key_and_nothing_else():
     from config.layers import AesGcmSivCrypter, InvalidPayload
