@@ -127,6 +127,10 @@ class NoConnectionHopDispatch:
         await handler(message)
 
 
+# Channel-layer messages that only forward a frame to the client (see ClientConsumer.dispatch).
+PUSHES = frozenset({realtime.CLIENT_EVENT, realtime.CONVERSATION_EVENT})
+
+
 class ClientConsumer(NoConnectionHopDispatch, AsyncWebsocketConsumer):
     _storing: asyncio.Task | None = None  # the message.send being stored (dispatch)
     _db_wrapper_made = False  # receive: the connection wrapper is in this socket's context
@@ -144,7 +148,7 @@ class ClientConsumer(NoConnectionHopDispatch, AsyncWebsocketConsumer):
         the frame. Everything else — the next frame, a disconnect, a close push — waits
         for the send, so frames are still handled one at a time and in order, and a
         socket's last message is stored and answered before its disconnect is handled."""
-        if self._storing is not None and message["type"] != "client.event":
+        if self._storing is not None and message["type"] not in PUSHES:
             storing, self._storing = self._storing, None
             # Its failures are answered to the client by _handle itself; a cancelled wait
             # (the socket's task ending) leaves it running, as a send must not be cut off.
@@ -339,8 +343,14 @@ class ClientConsumer(NoConnectionHopDispatch, AsyncWebsocketConsumer):
                     logger.warning("group_add failed (%s); will rejoin when the layer recovers", type(exc).__name__)
         for group in result.leave:
             if group in self.joined:
-                await self.channel_layer.group_discard(group, self.channel_name)
-                self.joined.discard(group)
+                self.joined.discard(group)  # not rejoined by recovery, even if the discard fails
+                try:
+                    await self.channel_layer.group_discard(group, self.channel_name)
+                except Exception as exc:
+                    # Logged, not fatal: the pub/sub layer drops the socket's membership (kept
+                    # in-process) before the Redis unsubscribe that failed; the core layer's
+                    # expires with group_expiry.
+                    logger.warning("group_discard failed (%s)", type(exc).__name__)
         for reply in result.replies:
             await self._send(reply)
 
@@ -402,6 +412,26 @@ class ClientConsumer(NoConnectionHopDispatch, AsyncWebsocketConsumer):
         if self.user is not None:
             text = event.get("text")
             await self.send(text_data=text if isinstance(text, str) else realtime.frame_text(event["payload"]))
+
+    async def conversation_event(self, event: dict[str, Any]) -> None:
+        """A conversation's push (realtime.send_copies_now): the copy for this socket's user,
+        or nothing if the user is not among its recipients any more."""
+        if self.user is None:
+            return
+        user_id = self.user.id
+        for user_ids, text in event["copies"]:
+            if user_id in user_ids:
+                await self.send(text_data=text)
+                return
+
+    async def groups_join(self, event: dict[str, Any]) -> None:
+        """Services add this user's sockets to groups (realtime.groups_join_on_commit)."""
+        if self.user is not None:
+            await self._apply(wsproto.WsResult(join=list(event["groups"])))
+
+    async def groups_leave(self, event: dict[str, Any]) -> None:
+        if self.user is not None:
+            await self._apply(wsproto.WsResult(leave=list(event["groups"])))
 
     async def socket_close(self, event: dict[str, Any]) -> None:
         reason = event.get("reason", "logged_out")

@@ -1,8 +1,9 @@
 """Every chat event pushed to sockets, one builder per type (schemas: docs/asyncapi.yaml).
 
 Called only from services; every push goes through config.realtime after commit, to
-`user.<id>` groups of live participants, or `role.counsellor` / `role.supervisor` for
-queue and overview events. Pushes are hints: clients resync with `sync`.
+`user.<id>` groups of live participants (a message sent on the event loop: to `conv.<id>`,
+see push_message_new_committed), or `role.counsellor` / `role.supervisor` for queue and
+overview events. Pushes are hints: clients resync with `sync`.
 Risk (triage) appears only in payloads built with staff=True, sent to staff only.
 """
 
@@ -14,8 +15,11 @@ from django.db import transaction
 
 from accounts.models import Role, User
 from config.realtime import (
+    conversation_group,
+    groups_join_on_commit,
+    groups_leave_on_commit,
     role_group,
-    send_now,
+    send_copies_now,
     send_on_commit,
     send_to_users_on_commit,
     user_group,
@@ -162,9 +166,13 @@ def push_message_new(message: Message, participants: list[Participant]) -> None:
 
 def push_message_new_committed(message: Message, participants: list[Participant]) -> None:
     """push_message_new for a message whose transaction the caller has already committed
-    (the send path on the event loop, services.message_send_on_loop)."""
-    for user_ids, payload in _message_new_copies(message, participants):
-        send_now([user_group(uid) for uid in user_ids], payload)
+    (the send path on the event loop, services.message_send_on_loop): one push to the
+    conversation's group carrying both copies (realtime.send_copies_now). The sockets of
+    live participants are in that group (joined on connect and when their user joins the
+    conversation, services._join); pushes made in the transaction that adds a participant
+    (the request's opening message, the assignment's system message) take the user groups
+    (push_message_new), as the join reaches the sockets only after that commit."""
+    send_copies_now(conversation_group(message.conversation_id), _message_new_copies(message, participants))
 
 
 def _message_new_copies(message: Message, participants: list[Participant]) -> list[tuple[list[int], dict[str, Any]]]:
@@ -176,6 +184,16 @@ def _message_new_copies(message: Message, participants: list[Participant]) -> li
     if message.sender_role == Role.YOUNG_PERSON:
         copies.reverse()
     return [(user_ids, message_new_payload(message, staff=for_staff)) for user_ids, for_staff in copies if user_ids]
+
+
+def join_conversation(user_ids: list[int], conversation_id: int) -> None:
+    """The users' sockets join the conversation's group once this transaction commits,
+    before the pushes that follow it (push_message_new_committed's route)."""
+    groups_join_on_commit(user_ids, [conversation_group(conversation_id)])
+
+
+def leave_conversation(user_ids: list[int], conversation_id: int) -> None:
+    groups_leave_on_commit(user_ids, [conversation_group(conversation_id)])
 
 
 def push_session_assigned(session: Session) -> None:

@@ -53,6 +53,16 @@ def participants_live(conversation_id: int) -> list[Participant]:
     return list(Participant.objects.filter(conversation_id=conversation_id, left_at__isnull=True))
 
 
+def conversations_live_for(*, user_id: int) -> list[int]:
+    """Conversations of open sessions (queued or active) the user is live in, observing
+    included: those whose messages reach the user's sockets."""
+    return list(
+        Participant.objects.filter(user_id=user_id, left_at__isnull=True,
+                                   conversation__session__state__in=(SessionState.QUEUED, SessionState.ACTIVE))
+        .values_list("conversation_id", flat=True)
+    )
+
+
 def message_list_since(*, conversation_id: int, after_seq: int, limit: int) -> list[Message]:
     """Ordered replay from the database: the record, whatever the live pushes did."""
     return list(

@@ -729,6 +729,7 @@ def session_request(
         with transaction.atomic():
             conversation = Conversation.objects.create(created_at=now, last_activity_at=now)
             Participant.objects.create(conversation=conversation, user=young_person, role=ParticipantRole.YOUNG_PERSON, joined_at=now)
+            events.join_conversation([young_person.id], conversation.id)
             session = Session.objects.create(
                 conversation=conversation, young_person=young_person, topic=topic, requested_at=now, outside_hours=outside
             )
@@ -821,6 +822,7 @@ def _join(*, conversation_id: int, user: User, role: str, now: dt.datetime) -> N
     Participant.objects.update_or_create(
         conversation_id=conversation_id, user=user, defaults={"role": role, "left_at": None, "joined_at": now}
     )
+    events.join_conversation([user.id], conversation_id)
     Conversation.objects.filter(pk=conversation_id).update(last_activity_at=now)
 
 
@@ -925,6 +927,10 @@ def session_end(
             text = notice or (f"{who} ended the chat." if who else "The chat has ended.")
             message_post_system(conversation_id=session.conversation_id, body=text)
         events.push_session_ended(session, counsellor_ids)
+        # Its conversation carries no more messages. Only here: a counsellor transferred
+        # out or a supervisor who stopped observing stays in the group, receiving nothing
+        # (each push lists its recipients), as a leave could overtake a later rejoin.
+        events.leave_conversation([p.user_id for p in live], session.conversation_id)
         events.push_queue_changed()
     return session
 
@@ -1034,4 +1040,5 @@ def session_observe(*, session: Session, supervisor: User, on: bool) -> bool:
             defaults={"role": ParticipantRole.OBSERVER, "left_at": None, "joined_at": now},
         )
         transcript_access_record(actor=supervisor, conversation_id=session.conversation_id, via="observe")
+        events.join_conversation([supervisor.id], session.conversation_id)
     return True

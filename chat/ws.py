@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from accounts.models import Role
-from api.wsproto import FrameInvalid, field_int, field_str, ws_handler, ws_on_connect
+from api.wsproto import FrameInvalid, WsResult, field_int, field_str, ws_handler, ws_on_connect
+from config.realtime import conversation_group
 
 from . import events, services
 from .access import (
@@ -25,6 +26,7 @@ from .access import (
 from .models import SessionState
 from .selectors import (
     active_session_count,
+    conversations_live_for,
     counsellor_status_of,
     queue_estimate,
     queue_list,
@@ -56,8 +58,10 @@ def session_request(user, frame):
         body=_body(frame, required=False) or "",
         client_msg_id=field_str(frame, "client_msg_id", required=False, max_len=64),
     )
-    return {"type": "session.queued" if result.session.state == SessionState.QUEUED else "session.state",
-            **result.as_payload(), "ref": _ref(frame)}
+    reply = {"type": "session.queued" if result.session.state == SessionState.QUEUED else "session.state",
+             **result.as_payload(), "ref": _ref(frame)}
+    # This socket joins now; the user's other sockets through the service's groups.join.
+    return WsResult(replies=[reply], join=[conversation_group(result.session.conversation_id)])
 
 
 def _body(frame: dict[str, Any], *, required: bool = True) -> str | None:
@@ -213,13 +217,15 @@ def sessions_live(user, frame):
 def session_observe(user, frame):
     session = access_session_for_supervisor(user=user, session_id=field_int(frame, "session"))
     on = services.session_observe(session=session, supervisor=user, on=_bool(frame, "on", True))
-    return {"type": "session.observing", "session": session.id, "conversation": session.conversation_id, "on": on,
-            "ref": _ref(frame)}
+    reply = {"type": "session.observing", "session": session.id, "conversation": session.conversation_id, "on": on,
+             "ref": _ref(frame)}
+    return WsResult(replies=[reply], join=[conversation_group(session.conversation_id)] if on else [])
 
 
 @ws_on_connect
 def chat_state_on_connect(user):
-    """Quick exit, then back on any device: tell the client where it was."""
+    """Quick exit, then back on any device: tell the client where it was. The socket joins
+    the groups of the conversations its user is live in first (realtime.send_copies_now)."""
     if user.role == Role.YOUNG_PERSON:
         session = session_open_for(young_person_id=user.id)
         if session is None:
@@ -227,15 +233,17 @@ def chat_state_on_connect(user):
         status = services.session_status(session=session)
         payload = status.as_payload()
         payload["counsellor"] = events.user_brief(session.counsellor)
-        return {"type": "chat.state", **payload}
+        return WsResult(replies=[{"type": "chat.state", **payload}], join=[conversation_group(session.conversation_id)])
     if user.role in COUNSELLING:
         mine = sessions_for_user(user=user, state=SessionState.ACTIVE)
         row = counsellor_status_of(user_id=user.id)
-        return {
+        state = {
             "type": "chat.state",
             "status": row.status if row else "away",
             "capacity": row.capacity if row else None,
             "sessions": [events.session_dict(s, staff=True) for s in mine if s.counsellor_id == user.id],
             "waiting": len(queue_list()),
         }
+        live = conversations_live_for(user_id=user.id)
+        return WsResult(replies=[state], join=[conversation_group(c) for c in live])
     return None

@@ -4,6 +4,12 @@ Every socket joins `user.<id>` (and `role.<role>`) on authentication, so service
 address people, not connections. Pushes are wake-up hints: the database is the
 record, and clients resync from it (see ../shared/docs/reliability.md). A failed
 send is logged and dropped here on purpose; it never breaks the committed work.
+
+A socket also joins `conv.<id>` for each conversation its user is live in (services send
+`groups.join` to the user's group when that starts): a chat message is then one publish
+to its conversation, not one per participant, carrying each recipient's copy; the socket
+forwards the copy listing its user and drops the push otherwise (send_copies_now). Who
+receives a message is still decided at its commit, from the participant rows.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 CLIENT_EVENT = "client.event"  # handled by ClientConsumer.client_event: forwards `text` (or `payload`)
 SOCKET_CLOSE = "socket.close"  # handled by ClientConsumer.socket_close
+# Handled by ClientConsumer.conversation_event: forwards the text of the copy listing the socket's user.
+CONVERSATION_EVENT = "conversation.event"
+GROUPS_JOIN = "groups.join"  # handled by ClientConsumer.groups_join / groups_leave: `groups`
+GROUPS_LEAVE = "groups.leave"
 
 
 def user_group(user_id: int) -> str:
@@ -36,6 +46,10 @@ def user_group(user_id: int) -> str:
 
 def role_group(role: str) -> str:
     return f"role.{role}"
+
+
+def conversation_group(conversation_id: int) -> str:
+    return f"conv.{conversation_id}"
 
 
 def layer_is_pubsub(layer=None) -> bool:
@@ -222,17 +236,61 @@ _ORJSON_AS_BEFORE = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DAT
 
 
 def send_now(groups: Iterable[str], payload: dict[str, Any], *, raise_errors: bool = False, coalesce: bool = False) -> None:
-    collected = None if raise_errors else _collected.get()
     # Serialised once here rather than by every receiving socket: a forum post reaches
     # hundreds of watchers, and the sockets only forward the text.
     message = {"type": CLIENT_EVENT, "text": frame_text(payload)}
     for group in dict.fromkeys(groups):
-        if collected is not None:
-            # Merged (COALESCE) only where an event loop delivers them; elsewhere (Celery
-            # workers) pushes are few and go out as they are.
-            collected.append((group, {**message, COALESCE: True} if coalesce else message))
+        _push(group, message, raise_errors=raise_errors, coalesce=coalesce)
+
+
+def _push(group: str, message: dict[str, Any], *, raise_errors: bool = False, coalesce: bool = False) -> None:
+    collected = None if raise_errors else _collected.get()
+    if collected is not None:
+        # Merged (COALESCE) only where an event loop delivers them; elsewhere (Celery
+        # workers) pushes are few and go out as they are.
+        collected.append((group, {**message, COALESCE: True} if coalesce else message))
+    else:
+        _group_send(group, message, raise_errors=raise_errors)
+
+
+def send_copies_now(group: str, copies: Iterable[tuple[Iterable[int], dict[str, Any]]]) -> None:
+    """One push to `group` (a conversation's) carrying a copy of a frame per set of users:
+    each socket of the group forwards the first copy that lists its user and drops the
+    push if none does. One publish, one encryption and one receipt per ASGI process,
+    instead of one of each per recipient group (a chat message's two, the young person's
+    copy and the staff copy, which adds the risk assessment). A copy equal to an earlier
+    one is merged into it, so the frame is serialised once. The recipients are the
+    caller's (the live participants at the commit), so a socket still in the group after
+    its user stopped being live (transferred out, stopped observing) receives nothing."""
+    merged: list[tuple[list[int], dict[str, Any]]] = []
+    for user_ids, payload in copies:
+        same = next((ids for ids, p in merged if p == payload), None)
+        if same is not None:
+            same.extend(user_ids)
         else:
-            _group_send(group, message, raise_errors=raise_errors)
+            merged.append((list(user_ids), payload))
+    if merged:
+        _push(group, {"type": CONVERSATION_EVENT, "copies": [[ids, frame_text(p)] for ids, p in merged]})
+
+
+def groups_join_on_commit(user_ids: Iterable[int], groups: Iterable[str]) -> None:
+    """Once the transaction commits, every socket of these users joins `groups`. Sent to
+    the users' own groups ahead of the pushes that tell the client about its new
+    conversation (on_commit keeps the order), so a socket has joined by the time its
+    client hears of it and syncs."""
+    _membership_on_commit(GROUPS_JOIN, user_ids, groups)
+
+
+def groups_leave_on_commit(user_ids: Iterable[int], groups: Iterable[str]) -> None:
+    """groups_join_on_commit's counterpart, for groups that will carry nothing more (an
+    ended session's conversation): memberships are only the route, never the permission."""
+    _membership_on_commit(GROUPS_LEAVE, user_ids, groups)
+
+
+def _membership_on_commit(kind: str, user_ids: Iterable[int], groups: Iterable[str]) -> None:
+    message = {"type": kind, "groups": list(groups)}
+    targets = [user_group(uid) for uid in dict.fromkeys(user_ids)]
+    transaction.on_commit(lambda: [_push(group, message) for group in targets])
 
 
 def send_on_commit(groups: Iterable[str], payload: dict[str, Any], *, coalesce: bool = False) -> None:
