@@ -238,9 +238,12 @@ _ORJSON_AS_BEFORE = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DAT
 def send_now(groups: Iterable[str], payload: dict[str, Any], *, raise_errors: bool = False, coalesce: bool = False) -> None:
     # Serialised once here rather than by every receiving socket: a forum post reaches
     # hundreds of watchers, and the sockets only forward the text.
-    message = {"type": CLIENT_EVENT, "text": frame_text(payload)}
+    _push_each(groups, {"type": CLIENT_EVENT, "text": frame_text(payload)}, raise_errors=raise_errors, coalesce=coalesce)
+
+
+def _push_each(groups: Iterable[str], message: dict[str, Any], **how: bool) -> None:
     for group in dict.fromkeys(groups):
-        _push(group, message, raise_errors=raise_errors, coalesce=coalesce)
+        _push(group, message, **how)
 
 
 def _push(group: str, message: dict[str, Any], *, raise_errors: bool = False, coalesce: bool = False) -> None:
@@ -289,8 +292,8 @@ def groups_leave_on_commit(user_ids: Iterable[int], groups: Iterable[str]) -> No
 
 def _membership_on_commit(kind: str, user_ids: Iterable[int], groups: Iterable[str]) -> None:
     message = {"type": kind, "groups": list(groups)}
-    targets = [user_group(uid) for uid in dict.fromkeys(user_ids)]
-    transaction.on_commit(lambda: [_push(group, message) for group in targets])
+    targets = [user_group(uid) for uid in user_ids]
+    transaction.on_commit(lambda: _push_each(targets, message))
 
 
 def send_on_commit(groups: Iterable[str], payload: dict[str, Any], *, coalesce: bool = False) -> None:
