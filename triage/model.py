@@ -22,8 +22,8 @@ Runtime (TRIAGE_MODEL_RUNTIME): the fp32 forward pass runs on ONNX Runtime when 
 installed (auto), otherwise on torch. Same weights, same outputs to ~1e-5; ONNX Runtime's
 fused CPU kernels cost 1.2-1.7x less CPU per message at the batch sizes the worker sees
 (docs/triage.md), and the model worker shares its cores with everything else. int8 (what
-`auto` means on CPUs with VNNI and no AMX) runs on ONNX Runtime too, on a quantised copy
-of that export.
+`auto` means on CPUs with VNNI and no AMX, and on AVX2-only ones) runs on ONNX Runtime too,
+on a quantised copy of that export.
 """
 
 from __future__ import annotations
@@ -289,9 +289,14 @@ def auto_precision(cpuinfo: str, *, onnx: bool = True) -> str:
     - VNNI without AMX: int8 on ONNX Runtime (AMD Zen 4: 156-191 msg/s at 8-32 per call
       against bf16's 99-111; Intel VNNI Xeons ran int8 1.45-1.65x fp32), only where ONNX
       Runtime runs it (`onnx`): torch's per-tensor int8 moves the scores too far;
+    - AVX2 without AVX-512 or VNNI: int8 on ONNX Runtime too, its weights in 7 bits so MLAS's
+      u8s8 kernels cannot saturate (_onnx_int8): AMD Zen 3, 1.4-1.7x fp32 (56-67 / 80-90 /
+      92-109 against 41-48 / 53-55 / 64-67 msg/s at 1 / 8 / 32 per call), the gates as fp32's
+      (docs/triage.md, thirty-fourth pass of issue 7). AVX-512 without VNNI (its own u8s8
+      kernels) was not measured and keeps fp32;
     - else bf16 where bf16_is_faster, fp32 elsewhere."""
     flags = cpu_flags(cpuinfo)
-    if onnx and "amx_bf16" not in flags and flags & _VNNI_FLAGS:
+    if onnx and "amx_bf16" not in flags and (flags & _VNNI_FLAGS or ("avx2" in flags and "avx512f" not in flags)):
         return "int8"
     return "bf16" if bf16_is_faster(cpuinfo) else "fp32"
 
