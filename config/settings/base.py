@@ -331,7 +331,7 @@ ESCALATION_ACK_SECONDS = {
 TRIAGE_SCHOOL_NAMES: tuple[str, ...] = ()
 # Run the asynchronous model layer (Celery `triage` queue) after every inline assessment.
 TRIAGE_MODEL_DISPATCH = env_bool("TRIAGE_MODEL_DISPATCH", True)
-# fp32, bf16, int8 or auto (int8 with VNNI and no AMX, bf16 with AMX or AMD bf16, else fp32): triage/model.py.
+# fp32, bf16, int8 or auto (int8 with VNNI and no AMX or AVX2-only, bf16 with AMX or AMD bf16, else fp32): triage/model.py.
 TRIAGE_MODEL_PRECISION = os.environ.get("TRIAGE_MODEL_PRECISION", "auto")
 # CPU priority a `triage`-queue worker takes at start: a niceness, or "idle" (config/celery.py).
 TRIAGE_WORKER_NICE = os.environ.get("TRIAGE_WORKER_NICE", "idle")
